@@ -1,0 +1,26 @@
+"""Differentiable multi-compartment neuron simulation with Jaxley's public API.
+
+``import sim as jx`` is a drop-in replacement for ``import jaxley as jx``.
+"""
+
+from sim.integrate import build_init_and_step_fn, integrate
+from sim.modules.branch import Branch
+from sim.modules.cell import Cell
+from sim.modules.compartment import Compartment
+from sim.modules.module import Module
+from sim.modules.network import Network
+from sim.modules.view import View
+from sim.stimulus import datapoint_to_step_currents, step_current
+
+__all__ = [
+    "Branch",
+    "Cell",
+    "Compartment",
+    "Module",
+    "Network",
+    "View",
+    "build_init_and_step_fn",
+    "datapoint_to_step_currents",
+    "integrate",
+    "step_current",
+]

@@ -1,0 +1,296 @@
+"""Simulation entry points: :func:`integrate` and :func:`build_init_and_step_fn`."""
+
+from __future__ import annotations
+
+import math
+import warnings
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from sim.core.compiled import CompiledModule
+from sim.core.params import (
+    build_all_params,
+    build_initial_states,
+    params_to_pstate,
+    split_overrides,
+)
+from sim.core.step import Stepper, initial_states
+from sim.core.voltage import exp_euler_transition
+from sim.utils.jax_utils import nested_checkpoint_scan
+
+__all__ = ["integrate", "build_init_and_step_fn", "add_stimuli", "add_clamps"]
+
+_STEPPERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _stepper(compiled: CompiledModule, solver: str, voltage_solver: str) -> Stepper:
+    cache = _STEPPERS.setdefault(compiled, {})
+    key = (solver, voltage_solver)
+    if key not in cache:
+        cache[key] = Stepper(compiled, solver=solver, voltage_solver=voltage_solver)
+    return cache[key]
+
+
+def _check_module(module) -> None:
+    from sim.modules.module import Module
+    from sim.modules.view import View
+
+    if isinstance(module, View):
+        raise TypeError(
+            "integrate() needs a module, not a view; simulate the whole module or use "
+            "view.copy(as_module=True)."
+        )
+    if not isinstance(module, Module):
+        raise TypeError(f"integrate() needs a sim module (e.g. jx.Cell), got {type(module)}.")
+
+
+def _check_delta_t(delta_t) -> None:
+    if isinstance(delta_t, jax.core.Tracer):
+        return
+    try:
+        dt = float(delta_t)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"delta_t must be a number of milliseconds, got {delta_t!r}.") from err
+    if not math.isfinite(dt) or dt <= 0:
+        raise ValueError(f"delta_t must be a positive number of milliseconds, got {delta_t!r}.")
+
+
+def add_stimuli(externals: dict, external_inds: dict, data_stimuli) -> tuple[dict, dict]:
+    """Merge the output of ``data_stimulate()`` into ``externals``/``external_inds``."""
+    externals, external_inds = dict(externals), dict(external_inds)
+    if data_stimuli is None:
+        return externals, external_inds
+    currents, frame = data_stimuli
+    inds = np.asarray(frame["comp_index"].to_numpy(), dtype=np.int64)
+    if "i" in externals:
+        if jnp.shape(externals["i"])[1] != jnp.shape(currents)[1]:
+            raise ValueError(
+                f"data_stimuli have {jnp.shape(currents)[1]} time steps but stimuli set with "
+                f"stimulate() have {jnp.shape(externals['i'])[1]}; make them equally long."
+            )
+        externals["i"] = jnp.concatenate([jnp.asarray(externals["i"]), currents])
+        external_inds["i"] = np.concatenate([external_inds["i"], inds])
+    else:
+        externals["i"], external_inds["i"] = currents, inds
+    return externals, external_inds
+
+
+def add_clamps(externals: dict, external_inds: dict, data_clamps) -> tuple[dict, dict]:
+    """Merge the output of ``data_clamp()`` into ``externals``/``external_inds``."""
+    externals, external_inds = dict(externals), dict(external_inds)
+    if data_clamps is None:
+        return externals, external_inds
+    if not (isinstance(data_clamps, tuple) and len(data_clamps) == 3):
+        raise TypeError(
+            "data_clamps must be the (state_name, values, DataFrame) from data_clamp()."
+        )
+    name, values, frame = data_clamps
+    inds = np.asarray(frame["comp_index"].to_numpy(), dtype=np.int64)
+    if name in externals:
+        externals[name] = jnp.concatenate([jnp.asarray(externals[name]), values])
+        external_inds[name] = np.concatenate([external_inds[name], inds])
+    else:
+        externals[name], external_inds[name] = values, inds
+    return externals, external_inds
+
+
+def _time_major_inputs(externals: dict, t_max, delta_t) -> dict:
+    """Transpose inputs to (time, n) and pad/truncate them to the requested duration."""
+    out = {k: jnp.asarray(v).T for k, v in externals.items()}
+    if t_max is None:
+        if not out:
+            raise ValueError(
+                "Nothing sets the simulation length: pass t_max=... (ms) or add a stimulus/clamp."
+            )
+        return out
+    if isinstance(t_max, jax.core.Tracer):
+        raise TypeError("t_max must be a Python number (it sets array shapes), not traced.")
+    if not math.isfinite(float(t_max)) or float(t_max) < 0:
+        raise ValueError(f"t_max must be a non-negative duration in ms, got {t_max!r}.")
+    nsteps = int(float(t_max) // float(delta_t) + 1)
+    for key, arr in out.items():
+        if arr.shape[0] < nsteps:
+            if key != "i":
+                raise ValueError(
+                    f"The {key!r} clamp has {arr.shape[0]} time steps but t_max={t_max} ms "
+                    f"needs {nsteps}; a clamp must be at least as long as the simulation."
+                )
+            pad = jnp.zeros((nsteps - arr.shape[0], arr.shape[1]), arr.dtype)
+            out[key] = jnp.concatenate([arr, pad])
+        else:
+            out[key] = arr[:nsteps]
+    if not out:
+        out["i"] = jnp.zeros((nsteps, 0))
+    return out
+
+
+def _check_lengths(inputs: dict) -> int:
+    lengths = {k: int(v.shape[0]) for k, v in inputs.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(
+            f"Inputs have different numbers of time steps {lengths}; pass t_max to pad "
+            "or truncate them to one length."
+        )
+    return next(iter(lengths.values()))
+
+
+def _recorder(compiled: CompiledModule) -> Callable[[dict], jnp.ndarray]:
+    states = compiled.rec_states
+    inds = compiled.rec_inds
+    groups = {s: np.flatnonzero(np.asarray(states) == s) for s in dict.fromkeys(states)}
+    order = np.argsort(np.concatenate(list(groups.values()))) if groups else np.zeros(0, int)
+
+    def record(all_states: dict) -> jnp.ndarray:
+        if not groups:
+            return jnp.zeros((0,), all_states["v"].dtype)
+        parts = [all_states[s][inds[pos]] for s, pos in groups.items()]
+        return jnp.concatenate(parts)[order]
+
+    return record
+
+
+def integrate(
+    module,
+    params: list[dict[str, Any]] | None = None,
+    *,
+    param_state: list[dict] | None = None,
+    data_stimuli: tuple | None = None,
+    data_clamps: tuple | None = None,
+    t_max: float | None = None,
+    delta_t: float = 0.025,
+    solver: str = "bwd_euler",
+    voltage_solver: str = "jaxley.stone",
+    checkpoint_lengths: list[int] | None = None,
+    all_states: dict | None = None,
+    return_states: bool = False,
+):
+    """Simulate `module` and return its recordings, shape ``(n_recordings, n_steps + 1)``.
+
+    Args:
+        module: A ``Compartment``, ``Branch``, ``Cell`` or ``Network`` with recordings.
+        params: Trainable parameters as returned by ``module.get_parameters()``.
+        param_state: Entries returned by ``data_set()`` (applied after ``params``).
+        data_stimuli: Output of ``data_stimulate()`` (stimuli that change across calls).
+        data_clamps: Output of ``data_clamp()`` (clamps that change across calls).
+        t_max: Duration (ms). Stimuli are zero-padded or truncated to
+            ``int(t_max // delta_t + 1)`` steps; clamps must be at least that long.
+            Without t_max the length of the inputs sets the duration.
+        delta_t: Time step (ms).
+        solver: ``"bwd_euler"`` (NEURON's default), ``"crank_nicolson"``,
+            ``"fwd_euler"`` or ``"exp_euler"``.
+        voltage_solver: Linear solver for the implicit schemes: ``"jaxley.stone"``,
+            ``"jaxley.dhs"`` (level-parallel elimination), ``"jaxley.thomas"``
+            (sequential Hines elimination, as in NEURON), or our names
+            ``"levels"``, ``"hines"``, ``"dense"``.
+        checkpoint_lengths: Nested gradient-checkpointing lengths; their product must
+            be >= the number of steps (the simulation runs that many steps and is
+            truncated afterwards).
+        all_states: Initial states returned by an earlier ``return_states=True`` run;
+            they override (trainable) initial states.
+        return_states: Also return the final states.
+    """
+    _check_module(module)
+    _check_delta_t(delta_t)
+    compiled = module.compiled()
+    if len(compiled.rec_states) == 0:
+        raise ValueError("Nothing is recorded; call e.g. cell.branch(0).comp(0).record('v').")
+    externals, external_inds = add_stimuli(compiled.externals, compiled.external_inds, data_stimuli)
+    externals, external_inds = add_clamps(externals, external_inds, data_clamps)
+    inputs = _time_major_inputs(externals, t_max, delta_t)
+    nsteps = _check_lengths(inputs)
+    inds = {k: jnp.asarray(external_inds.get(k, np.zeros(0, np.int64))) for k in inputs}
+
+    stepper = _stepper(compiled, solver, voltage_solver)
+    init_fn = _make_init_fn(compiled, stepper, solver)
+    states0, all_params = init_fn(params or [], all_states, param_state, delta_t)
+    record = _recorder(compiled)
+
+    lengths = [nsteps] if checkpoint_lengths is None else [int(x) for x in checkpoint_lengths]
+    total = int(np.prod(lengths))
+    if total < nsteps:
+        raise ValueError(
+            f"prod(checkpoint_lengths) = {total} is smaller than the {nsteps} time steps; "
+            "choose lengths whose product covers the simulation."
+        )
+    if total > nsteps:
+        inputs = {
+            k: jnp.concatenate([v, jnp.zeros((total - nsteps, v.shape[1]), v.dtype)])
+            for k, v in inputs.items()
+        }
+
+    def body(state, step_inputs):
+        state = stepper(state, all_params, step_inputs, inds, delta_t)
+        return state, record(state)
+
+    final, recs = nested_checkpoint_scan(body, states0, inputs, lengths)
+    recs = jnp.concatenate([record(states0)[None], recs[:nsteps]]).T
+    _report_nans(recs, compiled)
+    return (recs, final) if return_states else recs
+
+
+def _report_nans(recs, compiled: CompiledModule) -> None:
+    if isinstance(recs, jax.core.Tracer):
+        return
+    bad = np.isnan(np.asarray(recs))
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        warnings.warn(
+            f"The simulation produced NaN: recording {row} ({compiled.rec_states[row]!r} in "
+            f"compartment {compiled.rec_inds[row]}) first at step {col}. Usually delta_t is "
+            "too large for an explicit solver or a parameter is out of range.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def _make_init_fn(compiled: CompiledModule, stepper: Stepper, solver: str):
+    def init_fn(params, all_states=None, param_state=None, delta_t=0.025):
+        pstate = params_to_pstate(params, compiled) + list(param_state or [])
+        param_entries, state_entries = split_overrides(pstate, compiled)
+        all_params = build_all_params(compiled, param_entries)
+        if solver == "exp_euler":
+            custom = compiled.exp_euler_transition
+            all_params["exp_euler_transition"] = (
+                jnp.asarray(custom)
+                if custom is not None
+                else exp_euler_transition(compiled.graph, all_params, delta_t)
+            )
+        if all_states is None:
+            comp_states = build_initial_states(compiled, state_entries)
+            all_states = initial_states(stepper, comp_states, all_params)
+        return all_states, all_params
+
+    return init_fn
+
+
+def build_init_and_step_fn(
+    module, voltage_solver: str = "jaxley.dhs", solver: str = "bwd_euler"
+) -> tuple[Callable, Callable]:
+    """Return ``init_fn(params, all_states=None, param_state=None, delta_t=0.025)`` and
+    ``step_fn(all_states, all_params, externals, external_inds, delta_t=0.025)``.
+
+    ``init_fn`` returns ``(all_states, all_params)``. ``step_fn`` advances all
+    states by one step; ``externals`` holds the inputs *at this step* (shape
+    ``(n_inputs,)`` per key, e.g. ``module.externals["i"][:, step]``).
+    """
+    _check_module(module)
+    compiled = module.compiled()
+    stepper = _stepper(compiled, solver, voltage_solver)
+    init_fn = _make_init_fn(compiled, stepper, solver)
+
+    def step_fn(all_states, all_params, externals, external_inds=None, delta_t=0.025):
+        for key, val in (externals or {}).items():
+            if jnp.ndim(val) > 1:
+                raise ValueError(
+                    f"externals[{key!r}] has shape {jnp.shape(val)}; step_fn needs the "
+                    f"inputs of one time step, e.g. externals[{key!r}][:, step]."
+                )
+        externals = {k: jnp.asarray(v) for k, v in (externals or {}).items()}
+        return stepper(all_states, all_params, externals, external_inds, delta_t)
+
+    return init_fn, step_fn

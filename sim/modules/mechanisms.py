@@ -1,0 +1,183 @@
+"""Bookkeeping of inserted mechanisms (channels, pumps) in the ``nodes`` table.
+
+Each mechanism gets a boolean column named after it, and one column per parameter
+and state (NaN in compartments without any mechanism that defines the key). Keys
+not prefixed by the mechanism name (e.g. ``eK``, ``eCa``) are *shared*: several
+mechanisms may define them and they hold one value per compartment.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from sim.modules.parameters import MORPHOLOGY_PARAMS
+
+
+def check_mechanism(channel) -> None:
+    """Raise a clear error if `channel` is not a usable mechanism instance."""
+    if isinstance(channel, type):
+        raise TypeError(
+            f"insert() needs a channel instance, got the class {channel.__name__}; "
+            f"write insert({channel.__name__}()) instead."
+        )
+    for attr in ("name", "channel_params", "channel_states", "compute_current"):
+        if not hasattr(channel, attr):
+            raise TypeError(
+                f"{channel!r} is not a channel: it has no {attr!r}. Subclass sim.channels.Channel."
+            )
+    for attr in ("channel_params", "channel_states"):
+        table = getattr(channel, attr)
+        if not isinstance(table, dict):
+            raise TypeError(f"{channel.name}.{attr} must be a dict, got {type(table).__name__}.")
+        for key, val in table.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{channel.name}.{attr} has a non-string key {key!r}.")
+            try:
+                float(val)
+            except (TypeError, ValueError) as err:
+                raise TypeError(
+                    f"{channel.name}.{attr}[{key!r}] = {val!r} is not a number."
+                ) from err
+    if not getattr(channel, "current_name", None):
+        raise TypeError(f"Channel {channel.name} has no current_name (e.g. 'i_{channel.name}').")
+
+
+class MechanismTableMixin:
+    """Methods of the base module that maintain mechanism columns in ``nodes``."""
+
+    # ----------------------------------------------------------------- key tables
+    def settable_keys(self) -> set[str]:
+        keys = set(MORPHOLOGY_PARAMS) | {"v"}
+        for ch in self._channels:
+            keys |= set(ch.channel_params) | set(ch.channel_states)
+        return keys
+
+    def state_keys(self) -> list[str]:
+        keys = ["v"]
+        for ch in self._channels:
+            keys += [k for k in ch.channel_states if k not in keys]
+        return keys
+
+    def param_keys(self) -> list[str]:
+        keys = list(MORPHOLOGY_PARAMS)
+        for ch in self._channels:
+            keys += [k for k in ch.channel_params if k not in keys]
+        return keys
+
+    def current_names(self) -> list[str]:
+        return list(dict.fromkeys(ch.current_name for ch in self._channels))
+
+    def key_owners(self, key: str) -> list[str]:
+        return [
+            ch.name
+            for ch in self._channels
+            if key in ch.channel_params or key in ch.channel_states or key == ch.current_name
+        ]
+
+    def key_present(self, key: str, sel: np.ndarray) -> np.ndarray:
+        """Mask over `sel`: does `key` exist in these compartments?"""
+        if key in MORPHOLOGY_PARAMS or key == "v":
+            return np.ones(len(sel), dtype=bool)
+        mask = np.zeros(len(sel), dtype=bool)
+        for name in self.key_owners(key):
+            mask |= self.nodes.loc[sel, name].to_numpy(dtype=bool)
+        return mask
+
+    def check_is_state(self, key: str) -> None:
+        if key not in self.state_keys():
+            raise ValueError(
+                f"{key!r} is a parameter, not a state; only states can be clamped "
+                f"({self.state_keys()})."
+            )
+
+    def recordable_comps(self, state: str, sel: np.ndarray) -> np.ndarray:
+        valid = self.state_keys() + self.current_names()
+        if not isinstance(state, str) or state not in valid:
+            raise ValueError(f"Cannot record {state!r}; recordable here: {valid}.")
+        present = self.key_present(state, sel)
+        if not present.any():
+            raise ValueError(
+                f"{state!r} does not exist in the selected compartments; insert "
+                f"{self.key_owners(state)} there first."
+            )
+        return sel[present]
+
+    # ----------------------------------------------------------------- insert / delete
+    def insert_mechanism(self, channel, sel: np.ndarray) -> None:
+        check_mechanism(channel)
+        existing = {ch.name: ch for ch in self._channels}
+        if channel.name in existing and type(existing[channel.name]) is not type(channel):
+            raise ValueError(
+                f"A different mechanism named {channel.name!r} is already inserted; "
+                "rename one of them with change_name()."
+            )
+        nodes = self.nodes
+        if channel.name not in existing:
+            self._channels.append(channel)
+            nodes[channel.name] = False
+        newly = sel[~nodes.loc[sel, channel.name].to_numpy(dtype=bool)]
+        nodes.loc[sel, channel.name] = True
+        table = {**channel.channel_params, **channel.channel_states}
+        for key, default in table.items():
+            if key not in nodes:
+                nodes[key] = np.nan
+            unset = newly[np.isnan(nodes.loc[newly, key].to_numpy(dtype=float))]
+            nodes.loc[unset, key] = float(default)
+        self._touch()
+
+    def delete_mechanism(self, channel, sel: np.ndarray) -> None:
+        name = channel if isinstance(channel, str) else getattr(channel, "name", None)
+        names = [ch.name for ch in self._channels]
+        if name not in names:
+            raise ValueError(f"Mechanism {name!r} is not inserted; inserted: {names}.")
+        ch = self._channels[names.index(name)]
+        nodes = self.nodes
+        nodes.loc[sel, name] = False
+        for key in {**ch.channel_params, **ch.channel_states}:
+            still_used = self.key_present(key, sel)
+            nodes.loc[sel[~still_used], key] = np.nan
+        if not nodes[name].any():
+            self._channels.remove(ch)
+            others = self.settable_keys()
+            drop = [k for k in {**ch.channel_params, **ch.channel_states} if k not in others]
+            self.nodes = nodes.drop(columns=[name, *drop])
+        self._touch()
+
+    # ----------------------------------------------------------------- initialisation
+    def _mechanism_inputs(self, ch, comps: np.ndarray):
+        nodes = self.nodes.loc[comps]
+        states = {k: jnp.asarray(nodes[k].to_numpy(dtype=float)) for k in self.state_keys()}
+        params = {k: jnp.asarray(nodes[k].to_numpy(dtype=float)) for k in self.param_keys()}
+        params["area"] = (
+            2
+            * np.pi
+            * params["radius"]
+            * params["length"]
+            * jnp.asarray(nodes["area_factor"].to_numpy(dtype=float))
+        )
+        return states, params
+
+    def init_mechanism_states(self, sel: np.ndarray, delta_t: float) -> None:
+        for ch in self._channels:
+            comps = sel[self.nodes.loc[sel, ch.name].to_numpy(dtype=bool)]
+            if len(comps) == 0:
+                continue
+            states, params = self._mechanism_inputs(ch, comps)
+            new = ch.init_state(states, states["v"], params, delta_t) or {}
+            for key, val in new.items():
+                self.nodes.loc[comps, key] = np.asarray(val, dtype=float)
+        self._touch()
+
+    def init_mechanism_params(self, sel: np.ndarray) -> None:
+        for ch in self._channels:
+            if not hasattr(ch, "init_params"):
+                continue
+            comps = sel[self.nodes.loc[sel, ch.name].to_numpy(dtype=bool)]
+            if len(comps) == 0:
+                continue
+            states, params = self._mechanism_inputs(ch, comps)
+            new = ch.init_params(states, params) or {}
+            for key, val in new.items():
+                self.nodes.loc[comps, key] = np.asarray(val, dtype=float)
+        self._touch()

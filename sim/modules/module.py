@@ -1,0 +1,199 @@
+"""The base class of every user-built model: `Compartment`, `Branch`, `Cell`, `Network`.
+
+A `Module` owns
+
+* ``nodes``: one row per compartment with index columns, morphology, initial
+  voltage, mechanism flags, mechanism parameters/states (NaN where absent) and
+  group flags;
+* ``branch_parents`` / ``branch_parent_x``: the branch tree (global branch indices;
+  ``-1`` for roots) and where on its parent each branch attaches (1.0 = the end);
+* ``channels``: the inserted mechanisms;
+* ``externals`` / ``external_inds`` / ``recordings`` / ``trainables``.
+
+Before simulation it is compiled (:func:`sim.core.compiled.compile_module`) into
+immutable index arrays; the module itself is never touched by traced code.
+"""
+
+from __future__ import annotations
+
+import copy as _copy
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.modules.inputs_outputs import InputOutputMixin
+from sim.modules.mechanisms import MechanismTableMixin
+from sim.modules.parameters import ParameterMixin
+from sim.modules.selection import Selectable, dense_rank_within
+from sim.modules.simulation import SimulationMixin
+
+INDEX_COLUMNS = (
+    "local_cell_index",
+    "local_branch_index",
+    "local_comp_index",
+    "global_cell_index",
+    "global_branch_index",
+    "global_comp_index",
+)
+GEOMETRY_FACTORS = ("area_factor", "ri_lower_factor", "ri_upper_factor")
+
+
+class Module(Selectable, ParameterMixin, InputOutputMixin, MechanismTableMixin, SimulationMixin):
+    """Common behaviour of compartments, branches, cells and networks."""
+
+    compartment_params: dict[str, float] = {
+        "length": 10.0,
+        "radius": 1.0,
+        "axial_resistivity": 5000.0,
+        "capacitance": 1.0,
+    }
+    compartment_states: dict[str, float] = {"v": -70.0}
+
+    def __init__(self) -> None:
+        self.base = self
+        self._scope = "local"
+        self._ctrl = "module"
+        self.nodes = pd.DataFrame()
+        self.branch_parents = np.zeros(0, dtype=int)
+        self.branch_parent_x = np.zeros(0, dtype=float)
+        self.xyzr: list[np.ndarray] = []
+        self._channels: list = []
+        self.group_names: list[str] = []
+        self.trainables: list[dict] = []
+        self.externals: dict[str, np.ndarray] = {}
+        self.external_inds: dict[str, np.ndarray] = {}
+        self.recordings = pd.DataFrame(
+            {"rec_index": pd.Series(dtype=np.int64), "state": pd.Series(dtype=object)}
+        )
+        self._recorded = None
+        self.solver_customizers: dict[str, Any] = {"exp_euler_transition": None}
+        self._revision = 0
+        self._compiled_cache: tuple[int, Any] | None = None
+        self._sel = np.zeros(0, dtype=int)
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _touch(self) -> None:
+        """Mark the module as changed (invalidates the compiled representation)."""
+        self._revision += 1
+
+    def _finalize(self) -> None:
+        """Recompute index columns and the selection after a structural change."""
+        nodes = self.nodes.reset_index(drop=True)
+        nodes["global_comp_index"] = np.arange(len(nodes))
+        nodes["local_cell_index"] = dense_rank_within(nodes["global_cell_index"].to_numpy(), None)
+        nodes["local_branch_index"] = dense_rank_within(
+            nodes["global_branch_index"].to_numpy(), nodes["global_cell_index"].to_numpy()
+        )
+        nodes["local_comp_index"] = dense_rank_within(
+            nodes["global_comp_index"].to_numpy(), nodes["global_branch_index"].to_numpy()
+        )
+        self.nodes = nodes
+        self._sel = np.arange(len(nodes))
+        self._touch()
+
+    @property
+    def initialized(self) -> bool:
+        return True
+
+    def initialize(self):
+        """Rebuild index columns (run automatically after structural changes)."""
+        self._finalize()
+        return self
+
+    def to_jax(self) -> None:
+        """Compile the module for simulation (cached until the module changes)."""
+        self.compiled()
+
+    def compiled(self):
+        """The immutable, simulation-ready representation of the current module."""
+        from sim.core.compiled import compile_module
+
+        if self._compiled_cache is None or self._compiled_cache[0] != self._revision:
+            self._compiled_cache = (self._revision, compile_module(self))
+        return self._compiled_cache[1]
+
+    # ------------------------------------------------------------------ shape & info
+    @property
+    def shape(self) -> tuple[int, ...]:
+        nodes = self._view_nodes
+        ncells = nodes["global_cell_index"].nunique()
+        nbranches = nodes["global_branch_index"].nunique()
+        ncomps = len(nodes)
+        return {
+            "Compartment": (),
+            "Branch": (ncomps,),
+            "Cell": (nbranches, ncomps),
+        }.get(type(self.base).__name__, (ncells, nbranches, ncomps))
+
+    @property
+    def ncomp(self) -> int:
+        """Number of compartments per branch (if it is the same for all branches)."""
+        counts = self._view_nodes.groupby("global_branch_index").size().unique()
+        if len(counts) != 1:
+            raise ValueError(f"Branches have different numbers of compartments ({sorted(counts)}).")
+        return int(counts[0])
+
+    @property
+    def total_nbranches(self) -> int:
+        return int(self._view_nodes["global_branch_index"].nunique())
+
+    def show(
+        self,
+        param_names: str | list[str] | None = None,
+        *,
+        indices: bool = True,
+        params: bool = True,
+        states: bool = True,
+        channel_names: list[str] | None = None,
+    ) -> pd.DataFrame:
+        """Table of indices, parameters and states of the viewed compartments."""
+        nodes = self._view_nodes
+        base = self.base
+        cols: list[str] = []
+        if indices:
+            cols += [c for c in INDEX_COLUMNS if c in nodes]
+        names = [param_names] if isinstance(param_names, str) else param_names
+        chans = [c for c in base._channels if channel_names is None or c.name in channel_names]
+        if params:
+            keys = list(self.compartment_params)
+            for ch in chans:
+                keys += list(ch.channel_params)
+            cols += [k for k in dict.fromkeys(keys) if names is None or k in names]
+        if states:
+            keys = list(self.compartment_states)
+            for ch in chans:
+                keys += list(ch.channel_states)
+            cols += [k for k in dict.fromkeys(keys) if names is None or k in names]
+        cols += [ch.name for ch in chans]
+        return nodes[[c for c in dict.fromkeys(cols) if c in nodes]].copy()
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(shape={self.shape}, channels={[c.name for c in self.channels]})"
+        )
+
+    def copy(self, reset_index: bool = False, as_module: bool = False):
+        """A deep copy of the module (views: see ``View.copy``)."""
+        new = _copy.deepcopy(self)
+        new._compiled_cache = None
+        return new
+
+    # ------------------------------------------------------------------ geometry / plotting
+    def compute_xyz(self) -> None:
+        """Assign simple 2-D coordinates to branches built without a morphology."""
+        from sim.modules.layout import compute_xyz
+
+        compute_xyz(self)
+
+    def compute_compartment_centers(self) -> None:
+        """Write compartment centre coordinates (x, y, z) into ``nodes``."""
+        from sim.modules.layout import compute_compartment_centers
+
+        compute_compartment_centers(self)
+
+    def vis(self, ax=None, color: str = "k", dims=(0, 1), type: str = "line", **kwargs):
+        """Plot the morphology (line plot of the branches) into a matplotlib axis."""
+        from sim.modules.layout import vis
+
+        return vis(self, ax=ax, color=color, dims=dims, **kwargs)

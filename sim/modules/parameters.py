@@ -1,0 +1,193 @@
+"""Parameters and states of a module: ``set``, ``data_set``, ``make_trainable`` & co.
+
+All values live in the base module's ``nodes`` table (one row per compartment,
+NaN where a mechanism is not inserted). ``data_set`` and ``make_trainable`` never
+touch the table inside traced code: they only record *which* compartments a value
+applies to; the values are combined in :mod:`sim.core.params` at simulation time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+MORPHOLOGY_PARAMS = ("length", "radius", "axial_resistivity", "capacitance")
+POSITIVE_PARAMS = ("length", "radius", "axial_resistivity", "capacitance")
+
+
+class ParameterMixin:
+    """Methods that read and write parameters and states of the viewed compartments."""
+
+    # ----------------------------------------------------------------- lookup
+    def _comps_with_key(self, key: str) -> np.ndarray:
+        """Selected compartments in which `key` (param or state) exists; errors if none."""
+        base = self.base
+        if not isinstance(key, str):
+            raise TypeError(f"Parameter names are strings, got {key!r}.")
+        if key not in base.settable_keys():
+            raise ValueError(
+                f"Unknown parameter or state {key!r}. Available here: "
+                f"{sorted(base.settable_keys())}. Insert the channel that defines it first."
+            )
+        present = base.key_present(key, self._sel)
+        if not present.any():
+            owners = base.key_owners(key)
+            raise ValueError(
+                f"{key!r} belongs to {owners}, which is not inserted in any of the "
+                f"{len(self._sel)} selected compartments; insert it there first."
+            )
+        return self._sel[present]
+
+    # ----------------------------------------------------------------- set
+    def set(self, key: str, val: Any) -> None:
+        """Set a parameter or initial state of the viewed compartments (outside of jit).
+
+        ``val`` is a number, or an array with one entry per compartment where `key`
+        exists in this view.
+        """
+        comps = self._comps_with_key(key)
+        arr = np.asarray(val, dtype=float) if not _is_tracer(val) else None
+        if arr is None:
+            raise TypeError("set() cannot be used inside jax.jit/jax.grad; use data_set() instead.")
+        if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] not in (1, len(comps))):
+            raise ValueError(
+                f"Value for {key!r} has shape {arr.shape}; expected a scalar or "
+                f"{len(comps)} values (one per compartment in the view)."
+            )
+        if np.any(~np.isfinite(arr)):
+            raise ValueError(f"Value for {key!r} must be finite, got {val!r}.")
+        if key in POSITIVE_PARAMS and np.any(arr <= 0):
+            raise ValueError(f"{key!r} must be > 0, got {val!r}.")
+        self.base.nodes.loc[comps, key] = arr
+        self.base._touch()
+
+    def data_set(self, key: str, val: Any, param_state: list[dict] | None) -> list[dict]:
+        """Set a parameter within `jax.jit` / `jax.grad` without mutating the module.
+
+        Returns ``param_state`` extended by this setting; pass it to
+        ``integrate(..., param_state=...)``.
+        """
+        comps = self._comps_with_key(key)
+        value = jnp.asarray(val)
+        if value.ndim > 1 or (value.ndim == 1 and value.shape[0] not in (1, len(comps))):
+            raise ValueError(
+                f"data_set value for {key!r} has shape {value.shape}; expected a scalar "
+                f"or shape ({len(comps)},)."
+            )
+        entry = {"key": key, "indices": comps, "val": value}
+        return [*(param_state or []), entry]
+
+    # ----------------------------------------------------------------- trainables
+    def _sharing_groups(self, comps: np.ndarray) -> np.ndarray:
+        """Group id (0..G-1) of every compartment; each group gets one parameter."""
+        if self._ctrl == "module":
+            return np.zeros(len(comps), dtype=int)
+        ids = self.base.nodes.loc[comps, f"global_{self._ctrl}_index"].to_numpy()
+        _, group = np.unique(ids, return_inverse=True)
+        return group.reshape(-1)
+
+    def make_trainable(self, key: str, init_val: Any = None, verbose: bool = True) -> None:
+        """Make a parameter (or initial state) trainable.
+
+        One parameter is created per element of the level this view was made at
+        (e.g. one per branch for ``cell.branch("all")``, one in total for ``cell``).
+        """
+        base = self.base
+        comps = self._comps_with_key(key)
+        group = self._sharing_groups(comps)
+        ngroups = int(group.max()) + 1
+        current = base.nodes.loc[comps, key].to_numpy(dtype=float)
+        if init_val is None:
+            init = np.bincount(group, weights=current) / np.bincount(group)
+        else:
+            init = np.asarray(init_val, dtype=float).reshape(-1)
+            if init.size == 1:
+                init = np.full(ngroups, init[0])
+            if init.size != ngroups:
+                raise ValueError(
+                    f"init_val for {key!r} has {init.size} values but this view creates "
+                    f"{ngroups} parameters; pass a float or {ngroups} values."
+                )
+        if key in POSITIVE_PARAMS and np.any(init <= 0):
+            raise ValueError(f"{key!r} must be > 0, got init_val={init_val!r}.")
+        base.trainables.append({"key": key, "comp_idx": comps, "group_idx": group, "init": init})
+        base._touch()
+        if verbose:
+            total = sum(len(t["init"]) for t in base.trainables)
+            print(
+                f"Number of newly added trainable parameters: {ngroups}. "
+                f"Total number of trainable parameters: {total}"
+            )
+
+    def get_parameters(self) -> list[dict[str, jnp.ndarray]]:
+        """Initial values of all trainable parameters, as ``[{name: array}, ...]``."""
+        return [{t["key"]: jnp.asarray(t["init"])} for t in self.base.trainables]
+
+    @property
+    def indices_set_by_trainables(self) -> list[np.ndarray]:
+        """Compartment indices each trainable parameter acts on (Jaxley compatibility)."""
+        return [t["comp_idx"] for t in self.base.trainables]
+
+    def write_trainables(self, trainable_params: list[dict[str, Any]]) -> None:
+        """Write trained values back into ``.nodes`` (e.g. for inspection or plotting)."""
+        base = self.base
+        _check_params_list(trainable_params, base.trainables)
+        for spec, p in zip(base.trainables, trainable_params):
+            values = np.asarray(p[spec["key"]], dtype=float).reshape(-1)
+            base.nodes.loc[spec["comp_idx"], spec["key"]] = values[spec["group_idx"]]
+        base._touch()
+
+    def delete_trainables(self) -> None:
+        """Remove all trainable parameters."""
+        self.base.trainables.clear()
+        self.base._touch()
+
+    # ----------------------------------------------------------------- mechanisms
+    def insert(self, channel) -> None:
+        """Insert a channel (or pump) into the viewed compartments."""
+        self.base.insert_mechanism(channel, self._sel)
+
+    def delete(self, channel) -> None:
+        """Remove a channel (or pump) from the viewed compartments."""
+        self.base.delete_mechanism(channel, self._sel)
+
+    @property
+    def channels(self) -> list:
+        """Channels inserted in at least one of the viewed compartments."""
+        base = self.base
+        out = []
+        for ch in base._channels:
+            if base.nodes.loc[self._sel, ch.name].to_numpy(dtype=bool).any():
+                out.append(ch)
+        return out
+
+    def init_states(self, delta_t: float = 0.025) -> None:
+        """Set every channel state of the viewed compartments to its steady state."""
+        self.base.init_mechanism_states(self._sel, delta_t)
+
+    def init_params(self) -> None:
+        """Run ``init_params`` of every mechanism that defines one."""
+        self.base.init_mechanism_params(self._sel)
+
+
+def _is_tracer(val: Any) -> bool:
+    import jax
+
+    return isinstance(val, jax.core.Tracer)
+
+
+def _check_params_list(params: Any, trainables: list[dict]) -> None:
+    if not isinstance(params, (list, tuple)) or len(params) != len(trainables):
+        raise ValueError(
+            f"Expected a list of {len(trainables)} dicts as returned by get_parameters(), "
+            f"got {type(params).__name__} of length "
+            f"{len(params) if hasattr(params, '__len__') else '?'}."
+        )
+    for spec, p in zip(trainables, params):
+        if not isinstance(p, dict) or spec["key"] not in p:
+            raise ValueError(
+                f"Parameter entry {p!r} does not match trainable {spec['key']!r}; "
+                "pass the list returned by get_parameters() in the same order."
+            )

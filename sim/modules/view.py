@@ -1,0 +1,75 @@
+"""A view: a subset of the compartments of a module, with the module's methods."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sim.modules.module import Module
+
+
+class View(Module):
+    """A selection of compartments of a base module.
+
+    Views are returned by ``.cell()``, ``.branch()``, ``.comp()``, ``.loc()``,
+    ``.select()`` and group attributes. Every method acts on the selected
+    compartments and writes through to the base module.
+    """
+
+    def __init__(self, base: Module, sel: np.ndarray, *, ctrl: str, scope: str) -> None:
+        # Deliberately not calling Module.__init__: a view owns no data.
+        self.base = base
+        self._sel = np.asarray(sel, dtype=int)
+        self._ctrl = ctrl
+        self._scope = scope
+        if len(self._sel) == 0:
+            raise IndexError("This selection contains no compartments.")
+
+    @property
+    def nodes(self):
+        """The rows of the base module's ``nodes`` table in this view (a copy)."""
+        return self._view_nodes
+
+    @property
+    def externals(self):
+        return self.base.externals
+
+    @property
+    def external_inds(self):
+        return self.base.external_inds
+
+    @property
+    def recordings(self):
+        return self.base.recordings
+
+    @property
+    def group_names(self):
+        return self.base.group_names
+
+    @property
+    def trainables(self):
+        return self.base.trainables
+
+    def _touch(self) -> None:
+        self.base._touch()
+
+    def to_jax(self) -> None:
+        self.base.to_jax()
+
+    def compiled(self):
+        raise TypeError(
+            "A view cannot be simulated on its own; simulate the base module or "
+            "make a module from the view with view.copy(as_module=True)."
+        )
+
+    def copy(self, reset_index: bool = False, as_module: bool = False):
+        """A new, independent module made of the viewed compartments (``as_module=True``)."""
+        from sim.modules.extract import module_from_view
+
+        if not as_module:
+            raise NotImplementedError(
+                "Copying a view as a view is not supported; use copy(as_module=True)."
+            )
+        return module_from_view(self)
+
+    def __repr__(self) -> str:
+        return f"View({type(self.base).__name__}, {len(self._sel)} compartments)"

@@ -1,0 +1,1 @@
+"""Utilities (``sim.utils.dynamics`` mirrors ``jaxley.utils.dynamics``)."""
