@@ -16,31 +16,9 @@ from sim.modules.parameters import MORPHOLOGY_PARAMS
 
 def check_mechanism(channel) -> None:
     """Raise a clear error if `channel` is not a usable mechanism instance."""
-    if isinstance(channel, type):
-        raise TypeError(
-            f"insert() needs a channel instance, got the class {channel.__name__}; "
-            f"write insert({channel.__name__}()) instead."
-        )
-    for attr in ("name", "channel_params", "channel_states", "compute_current"):
-        if not hasattr(channel, attr):
-            raise TypeError(
-                f"{channel!r} is not a channel: it has no {attr!r}. Subclass sim.channels.Channel."
-            )
-    for attr in ("channel_params", "channel_states"):
-        table = getattr(channel, attr)
-        if not isinstance(table, dict):
-            raise TypeError(f"{channel.name}.{attr} must be a dict, got {type(table).__name__}.")
-        for key, val in table.items():
-            if not isinstance(key, str):
-                raise TypeError(f"{channel.name}.{attr} has a non-string key {key!r}.")
-            try:
-                float(val)
-            except (TypeError, ValueError) as err:
-                raise TypeError(
-                    f"{channel.name}.{attr}[{key!r}] = {val!r} is not a number."
-                ) from err
-    if not getattr(channel, "current_name", None):
-        raise TypeError(f"Channel {channel.name} has no current_name (e.g. 'i_{channel.name}').")
+    from sim.channels.channel import validate_channel
+
+    validate_channel(channel)
 
 
 class MechanismTableMixin:
