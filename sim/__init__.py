@@ -10,6 +10,7 @@ from sim.modules.compartment import Compartment
 from sim.modules.module import Module
 from sim.modules.network import Network
 from sim.modules.view import View
+from sim.morphology.read import read_swc
 from sim.stimulus import datapoint_to_step_currents, step_current
 
 __all__ = [
@@ -22,5 +23,6 @@ __all__ = [
     "build_init_and_step_fn",
     "datapoint_to_step_currents",
     "integrate",
+    "read_swc",
     "step_current",
 ]
