@@ -11,6 +11,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 
 from sim.core.compiled import CompiledModule
 from sim.core.params import (
@@ -26,6 +27,7 @@ from sim.utils.jax_utils import nested_checkpoint_scan
 __all__ = ["integrate", "build_init_and_step_fn", "add_stimuli", "add_clamps"]
 
 _STEPPERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_MAX_STEPS = 2**31 - 1  # more steps cannot be indexed (and would not fit in memory anyway)
 
 
 def _stepper(compiled: CompiledModule, solver: str, voltage_solver: str) -> Stepper:
@@ -49,15 +51,58 @@ def _check_module(module) -> None:
         raise TypeError(f"integrate() needs a sim module (e.g. jx.Cell), got {type(module)}.")
 
 
+def _as_time(name: str, value) -> float:
+    """``float(value)`` for a concrete time in ms; TypeError naming `name` otherwise."""
+    if isinstance(value, (str, bytes, bool, np.bool_)) or value is None:
+        raise TypeError(f"{name} must be a number of milliseconds, got {value!r}.")
+    try:
+        return float(value)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be a number of milliseconds, got {value!r}.") from err
+
+
 def _check_delta_t(delta_t) -> None:
     if isinstance(delta_t, jax.core.Tracer):
         return
-    try:
-        dt = float(delta_t)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"delta_t must be a number of milliseconds, got {delta_t!r}.") from err
+    dt = _as_time("delta_t", delta_t)
     if not math.isfinite(dt) or dt <= 0:
-        raise ValueError(f"delta_t must be a positive number of milliseconds, got {delta_t!r}.")
+        raise ValueError(
+            f"delta_t must be a positive, finite number of milliseconds, got {delta_t!r}; "
+            "e.g. delta_t=0.025."
+        )
+
+
+def _check_params(params, compiled: CompiledModule) -> None:
+    """``params`` must have the structure of ``module.get_parameters()``."""
+    if params is None:
+        return
+    trainables = compiled.trainables
+    if not isinstance(params, (list, tuple)) or len(params) != len(trainables):
+        n = len(params) if isinstance(params, (list, tuple)) else "?"
+        raise ValueError(
+            f"params must be the list of {len(trainables)} dicts returned by "
+            f"get_parameters(); got {type(params).__name__} with {n} entries."
+        )
+    for pos, ((key, _, group_idx), p) in enumerate(zip(trainables, params)):
+        if not isinstance(p, dict) or key not in p:
+            raise ValueError(
+                f"params[{pos}] = {p!r} does not contain the trainable {key!r}; pass the "
+                "list returned by get_parameters() in the same order."
+            )
+        value = p[key]
+        if not isinstance(value, jax.core.Tracer):
+            try:
+                value = np.asarray(value, dtype=float)
+            except (TypeError, ValueError) as err:
+                raise TypeError(
+                    f"params[{pos}][{key!r}] must be numeric, got {p[key]!r}."
+                ) from err
+        ngroups = int(np.max(group_idx)) + 1 if np.size(group_idx) else 0
+        if int(np.size(value)) != ngroups:
+            raise ValueError(
+                f"params[{pos}][{key!r}] has shape {tuple(np.shape(value))} but the trainable "
+                f"has {ngroups} value(s); keep the shapes of get_parameters()."
+            )
 
 
 def add_stimuli(externals: dict, external_inds: dict, data_stimuli) -> tuple[dict, dict]:
@@ -65,6 +110,18 @@ def add_stimuli(externals: dict, external_inds: dict, data_stimuli) -> tuple[dic
     externals, external_inds = dict(externals), dict(external_inds)
     if data_stimuli is None:
         return externals, external_inds
+    if not (
+        isinstance(data_stimuli, tuple)
+        and len(data_stimuli) == 2
+        and isinstance(data_stimuli[1], pd.DataFrame)
+        and "comp_index" in data_stimuli[1]
+        and jnp.ndim(data_stimuli[0]) == 2
+        and jnp.shape(data_stimuli[0])[0] == len(data_stimuli[1])
+    ):
+        raise TypeError(
+            "data_stimuli must be the (currents, DataFrame) tuple returned by "
+            f"data_stimulate(), got {type(data_stimuli).__name__}."
+        )
     currents, frame = data_stimuli
     inds = np.asarray(frame["comp_index"].to_numpy(), dtype=np.int64)
     if "i" in externals:
@@ -85,9 +142,18 @@ def add_clamps(externals: dict, external_inds: dict, data_clamps) -> tuple[dict,
     externals, external_inds = dict(externals), dict(external_inds)
     if data_clamps is None:
         return externals, external_inds
-    if not (isinstance(data_clamps, tuple) and len(data_clamps) == 3):
+    if not (
+        isinstance(data_clamps, tuple)
+        and len(data_clamps) == 3
+        and isinstance(data_clamps[0], str)
+        and isinstance(data_clamps[2], pd.DataFrame)
+        and "comp_index" in data_clamps[2]
+        and jnp.ndim(data_clamps[1]) == 2
+        and jnp.shape(data_clamps[1])[0] == len(data_clamps[2])
+    ):
         raise TypeError(
-            "data_clamps must be the (state_name, values, DataFrame) from data_clamp()."
+            "data_clamps must be the (state_name, values, DataFrame) tuple returned by "
+            f"data_clamp(), got {type(data_clamps).__name__}."
         )
     name, values, frame = data_clamps
     inds = np.asarray(frame["comp_index"].to_numpy(), dtype=np.int64)
@@ -110,9 +176,24 @@ def _time_major_inputs(externals: dict, t_max, delta_t) -> dict:
         return out
     if isinstance(t_max, jax.core.Tracer):
         raise TypeError("t_max must be a Python number (it sets array shapes), not traced.")
-    if not math.isfinite(float(t_max)) or float(t_max) < 0:
-        raise ValueError(f"t_max must be a non-negative duration in ms, got {t_max!r}.")
-    nsteps = int(float(t_max) // float(delta_t) + 1)
+    t_max_f = _as_time("t_max", t_max)
+    if not math.isfinite(t_max_f) or t_max_f < 0:
+        raise ValueError(
+            f"t_max must be a finite, non-negative duration in ms, got {t_max!r}; "
+            "e.g. t_max=100.0."
+        )
+    if isinstance(delta_t, jax.core.Tracer):
+        raise TypeError(
+            "delta_t cannot be traced when t_max is given (together they set the number of "
+            "steps); pass it as a Python float."
+        )
+    steps = t_max_f // float(delta_t) + 1
+    if not steps <= _MAX_STEPS:
+        raise ValueError(
+            f"t_max={t_max!r} with delta_t={delta_t!r} needs {steps:.3g} time steps (more "
+            f"than {_MAX_STEPS:.0e}); use a larger delta_t or a shorter t_max."
+        )
+    nsteps = int(steps)
     for key, arr in out.items():
         if arr.shape[0] < nsteps:
             if key != "i":
@@ -199,6 +280,7 @@ def integrate(
     compiled = module.compiled()
     if len(compiled.rec_states) == 0:
         raise ValueError("Nothing is recorded; call e.g. cell.branch(0).comp(0).record('v').")
+    _check_params(params, compiled)
     externals, external_inds = add_stimuli(compiled.externals, compiled.external_inds, data_stimuli)
     externals, external_inds = add_clamps(externals, external_inds, data_clamps)
     inputs = _time_major_inputs(externals, t_max, delta_t)
@@ -233,16 +315,29 @@ def integrate(
     return (recs, final) if return_states else recs
 
 
+_DIVERGED_MV = 1e6  # no membrane potential reaches this; the solver has blown up
+
+
 def _report_nans(recs, compiled: CompiledModule) -> None:
+    """Warn (naming recording and step) if the recordings are NaN/inf or ``v`` diverged."""
     if isinstance(recs, jax.core.Tracer):
         return
-    bad = np.isnan(np.asarray(recs))
+    recs = np.asarray(recs)
+    bad = ~np.isfinite(recs)
+    is_v = np.asarray(compiled.rec_states) == "v"
+    with np.errstate(invalid="ignore"):
+        bad |= is_v[:, None] & (np.abs(recs) > _DIVERGED_MV)
     if bad.any():
-        row, col = np.argwhere(bad)[0]
+        # The earliest bad step over all recordings, then the first recording there.
+        col = int(np.argmax(bad.any(axis=0)))
+        row = int(np.argmax(bad[:, col]))
+        value = recs[row, col]
+        what = "NaN" if np.isnan(value) else "inf" if np.isinf(value) else f"{value:.3g} mV"
         warnings.warn(
-            f"The simulation produced NaN: recording {row} ({compiled.rec_states[row]!r} in "
-            f"compartment {compiled.rec_inds[row]}) first at step {col}. Usually delta_t is "
-            "too large for an explicit solver or a parameter is out of range.",
+            f"The simulation blew up ({what}): recording {row} ({compiled.rec_states[row]!r} "
+            f"in compartment {compiled.rec_inds[row]}) first at step {col}. Usually delta_t is "
+            "too large for an explicit solver (try solver='bwd_euler' or a smaller delta_t) "
+            "or a parameter is out of range.",
             RuntimeWarning,
             stacklevel=3,
         )
@@ -250,6 +345,8 @@ def _report_nans(recs, compiled: CompiledModule) -> None:
 
 def _make_init_fn(compiled: CompiledModule, stepper: Stepper, solver: str):
     def init_fn(params, all_states=None, param_state=None, delta_t=0.025):
+        _check_delta_t(delta_t)
+        _check_params(params, compiled)
         pstate = params_to_pstate(params, compiled) + list(param_state or [])
         param_entries, state_entries = split_overrides(pstate, compiled)
         all_params = build_all_params(compiled, param_entries)
@@ -284,6 +381,7 @@ def build_init_and_step_fn(
     init_fn = _make_init_fn(compiled, stepper, solver)
 
     def step_fn(all_states, all_params, externals, external_inds=None, delta_t=0.025):
+        _check_delta_t(delta_t)
         for key, val in (externals or {}).items():
             if jnp.ndim(val) > 1:
                 raise ValueError(

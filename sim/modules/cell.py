@@ -8,6 +8,7 @@ import numpy as np
 
 from sim.modules.assembly import stack, validate_parents
 from sim.modules.branch import Branch
+from sim.modules.compartment import Compartment
 from sim.modules.module import Module
 
 
@@ -27,12 +28,18 @@ class Cell(Module):
         if branches is None:
             branches = Branch()
         if isinstance(branches, Branch):
-            n = 1 if parents is None else len(parents)
+            n = len(parents) if hasattr(parents, "__len__") else 1
             branch_list = [branches] * n
         else:
-            branch_list = list(branches)
+            try:
+                # As in Jaxley, a compartment in the list acts as a one-compartment branch.
+                branch_list = [Branch(b) if isinstance(b, Compartment) else b for b in branches]
+            except TypeError:
+                branch_list = []
             if not branch_list or not all(isinstance(b, Branch) for b in branch_list):
-                raise TypeError("Cell() takes a Branch or a non-empty list of Branches.")
+                raise TypeError(
+                    f"Cell() takes a Branch or a non-empty list of Branches, got {branches!r}."
+                )
         if parents is None:
             if len(branch_list) != 1:
                 raise ValueError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -20,13 +21,20 @@ class InputOutputMixin:
 
     # ----------------------------------------------------------------- helpers
     def _input_matrix(self, values: Any, what: str, n: int):
-        """Broadcast a 1-D time series or an (n or 1, T) array to shape (n, T)."""
+        """Broadcast a 1-D time series or an (n or 1, T) array to shape (n, T).
+
+        Concrete values must be finite numbers; traced ones (``data_stimulate`` and
+        ``data_clamp`` inside jit) are only checked for their shape.
+        """
+        if not isinstance(values, jax.core.Tracer):
+            _check_finite_numbers(values, what)
         arr = jnp.asarray(values)
+        shape = tuple(arr.shape)
         if arr.ndim == 1:
             arr = arr[None, :]
         if arr.ndim != 2 or arr.shape[0] not in (1, n) or arr.shape[1] == 0:
             raise ValueError(
-                f"{what} has shape {tuple(jnp.shape(values))}; expected (T,), (1, T) or "
+                f"{what} has shape {shape}; expected (T,), (1, T) or "
                 f"({n}, T) for the {n} selected compartment(s)."
             )
         return jnp.broadcast_to(arr, (n, arr.shape[1]))
@@ -34,8 +42,7 @@ class InputOutputMixin:
     def _add_external(self, key: str, matrix, comps: np.ndarray, verbose: bool) -> None:
         base = self.base
         matrix = np.asarray(matrix, dtype=float)
-        if not np.all(np.isfinite(matrix)):
-            raise ValueError(f"The {key!r} input contains NaN or inf values.")
+        _check_finite_numbers(matrix, f"The {key!r} input")
         if key in base.externals:
             old = base.externals[key]
             if old.shape[1] != matrix.shape[1]:
@@ -117,11 +124,21 @@ class InputOutputMixin:
         matrix = self._input_matrix(state_array, f"The {state_name!r} clamp", len(comps))
         frame = pd.DataFrame({"comp_index": comps.astype(np.int64)})
         if data_clamps is not None:
+            if not (isinstance(data_clamps, tuple) and len(data_clamps) == 3):
+                raise TypeError(
+                    "data_clamps must be the (state_name, values, DataFrame) tuple returned "
+                    f"by data_clamp(), got {type(data_clamps).__name__}."
+                )
             old_name, old, old_frame = data_clamps
             if old_name != state_name:
                 raise ValueError(
                     f"data_clamps already clamps {old_name!r}; one data_clamps tuple holds "
                     f"a single state, got {state_name!r}."
+                )
+            if jnp.shape(old)[1] != matrix.shape[1]:
+                raise ValueError(
+                    f"Clamp has {matrix.shape[1]} time steps but earlier data_clamps "
+                    f"have {jnp.shape(old)[1]}."
                 )
             matrix = jnp.concatenate([old, matrix])
             frame = pd.concat([old_frame, frame], ignore_index=True)
@@ -177,8 +194,32 @@ class InputOutputMixin:
 
 
 def _unpack_stimuli(data_stimuli: tuple):
-    if not (isinstance(data_stimuli, tuple) and len(data_stimuli) == 2):
+    if not (
+        isinstance(data_stimuli, tuple)
+        and len(data_stimuli) == 2
+        and isinstance(data_stimuli[1], pd.DataFrame)
+        and jnp.ndim(data_stimuli[0]) == 2
+    ):
         raise TypeError(
-            "data_stimuli must be the (currents, DataFrame) tuple returned by data_stimulate()."
+            "data_stimuli must be the (currents, DataFrame) tuple returned by "
+            f"data_stimulate(), got {type(data_stimuli).__name__}."
         )
     return data_stimuli
+
+
+def _check_finite_numbers(values: Any, what: str) -> None:
+    """Raise TypeError for non-numeric and ValueError (with the position) for NaN/inf input."""
+    if values is None or isinstance(values, (str, bytes, dict)):
+        raise TypeError(f"{what} must be an array of numbers, got {values!r}.")
+    try:
+        arr = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{what} must be an array of numbers, got {values!r}.") from err
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        pos = tuple(int(i) for i in np.argwhere(bad)[0])
+        where = f"index {pos[0]}" if len(pos) == 1 else f"index {pos}"
+        raise ValueError(
+            f"{what} contains {bad.sum()} NaN/inf value(s), first {arr[pos]} at {where}; "
+            "inputs must be finite."
+        )

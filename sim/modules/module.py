@@ -22,9 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.modules.discretization import DiscretizationMixin
 from sim.modules.inputs_outputs import InputOutputMixin
 from sim.modules.mechanisms import MechanismTableMixin
 from sim.modules.parameters import ParameterMixin
+from sim.modules.placement import PlacementMixin
 from sim.modules.selection import Selectable, dense_rank_within
 from sim.modules.simulation import SimulationMixin
 
@@ -39,7 +41,15 @@ INDEX_COLUMNS = (
 GEOMETRY_FACTORS = ("area_factor", "ri_lower_factor", "ri_upper_factor")
 
 
-class Module(Selectable, ParameterMixin, InputOutputMixin, MechanismTableMixin, SimulationMixin):
+class Module(
+    Selectable,
+    ParameterMixin,
+    InputOutputMixin,
+    MechanismTableMixin,
+    SimulationMixin,
+    DiscretizationMixin,
+    PlacementMixin,
+):
     """Common behaviour of compartments, branches, cells and networks."""
 
     compartment_params: dict[str, float] = {
@@ -128,11 +138,8 @@ class Module(Selectable, ParameterMixin, InputOutputMixin, MechanismTableMixin, 
 
     @property
     def ncomp(self) -> int:
-        """Number of compartments per branch (if it is the same for all branches)."""
-        counts = self._view_nodes.groupby("global_branch_index").size().unique()
-        if len(counts) != 1:
-            raise ValueError(f"Branches have different numbers of compartments ({sorted(counts)}).")
-        return int(counts[0])
+        """Number of compartments per branch (the largest one if they differ, as in Jaxley)."""
+        return int(self._view_nodes.groupby("global_branch_index").size().max())
 
     @property
     def total_nbranches(self) -> int:

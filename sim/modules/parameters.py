@@ -48,9 +48,9 @@ class ParameterMixin:
         exists in this view.
         """
         comps = self._comps_with_key(key)
-        arr = np.asarray(val, dtype=float) if not _is_tracer(val) else None
-        if arr is None:
+        if _is_tracer(val):
             raise TypeError("set() cannot be used inside jax.jit/jax.grad; use data_set() instead.")
+        arr = _as_float_array(val, f"Value for {key!r}")
         if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] not in (1, len(comps))):
             raise ValueError(
                 f"Value for {key!r} has shape {arr.shape}; expected a scalar or "
@@ -70,6 +70,12 @@ class ParameterMixin:
         ``integrate(..., param_state=...)``.
         """
         comps = self._comps_with_key(key)
+        if not _is_tracer(val):
+            concrete = _as_float_array(val, f"data_set value for {key!r}")
+            if np.any(~np.isfinite(concrete)):
+                raise ValueError(f"data_set value for {key!r} must be finite, got {val!r}.")
+            if key in POSITIVE_PARAMS and np.any(concrete <= 0):
+                raise ValueError(f"{key!r} must be > 0, got {val!r}.")
         value = jnp.asarray(val)
         if value.ndim > 1 or (value.ndim == 1 and value.shape[0] not in (1, len(comps))):
             raise ValueError(
@@ -102,7 +108,12 @@ class ParameterMixin:
         if init_val is None:
             init = np.bincount(group, weights=current) / np.bincount(group)
         else:
-            init = np.asarray(init_val, dtype=float).reshape(-1)
+            if _is_tracer(init_val):
+                raise TypeError(
+                    f"init_val for {key!r} must be concrete (make_trainable() cannot be used "
+                    "inside jax.jit/jax.grad)."
+                )
+            init = _as_float_array(init_val, f"init_val for {key!r}").reshape(-1)
             if init.size == 1:
                 init = np.full(ngroups, init[0])
             if init.size != ngroups:
@@ -110,6 +121,8 @@ class ParameterMixin:
                     f"init_val for {key!r} has {init.size} values but this view creates "
                     f"{ngroups} parameters; pass a float or {ngroups} values."
                 )
+            if np.any(~np.isfinite(init)):
+                raise ValueError(f"init_val for {key!r} must be finite, got {init_val!r}.")
         if key in POSITIVE_PARAMS and np.any(init <= 0):
             raise ValueError(f"{key!r} must be > 0, got init_val={init_val!r}.")
         base.trainables.append({"key": key, "comp_idx": comps, "group_idx": group, "init": init})
@@ -176,6 +189,16 @@ def _is_tracer(val: Any) -> bool:
     import jax
 
     return isinstance(val, jax.core.Tracer)
+
+
+def _as_float_array(val: Any, what: str) -> np.ndarray:
+    """``np.asarray(val, float)``, with a TypeError naming `what` for non-numeric input."""
+    if val is None or isinstance(val, (str, bytes, dict)):
+        raise TypeError(f"{what} must be a number or an array of numbers, got {val!r}.")
+    try:
+        return np.asarray(val, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{what} must be a number or an array of numbers, got {val!r}.") from err
 
 
 def _check_params_list(params: Any, trainables: list[dict]) -> None:

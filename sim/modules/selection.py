@@ -132,13 +132,17 @@ class Selectable:
         locs = np.atleast_1d(np.asarray(at, dtype=float))
         if np.any((locs < 0.0) | (locs > 1.0)) or np.any(~np.isfinite(locs)):
             raise ValueError(f"loc() needs locations in [0, 1], got {at!r}.")
-        nodes = self._view_nodes
-        branch = nodes["global_branch_index"].to_numpy()
-        local_comp = dense_rank_within(nodes["global_comp_index"].to_numpy(), branch)
-        ncomp = pd.Series(branch).map(pd.Series(branch).value_counts()).to_numpy()
+        # As Jaxley: compartment k of a branch of n covers [k, k + 1) * (1 + 1e-10) / n of
+        # the *whole* branch (so a location on a boundary selects the lower compartment).
+        all_branch = self.base.nodes["global_branch_index"].to_numpy()
+        branch = all_branch[self._sel]
+        local_comp = self.base.nodes["local_comp_index"].to_numpy()[self._sel]
+        ncomp = np.bincount(all_branch)[branch]
         mask = np.zeros(len(branch), dtype=bool)
         for x in locs:
-            target = np.minimum(np.floor(x * ncomp).astype(int), ncomp - 1)
+            target = np.zeros(len(branch), dtype=int)
+            for n in np.unique(ncomp):
+                target[ncomp == n] = np.digitize(x, np.linspace(0, 1 + 1e-10, n + 1)) - 1
             mask |= local_comp == target
         return View(self.base, self._sel[mask], ctrl="comp", scope=self._scope)
 
@@ -168,6 +172,11 @@ class Selectable:
         _check_scope(scope)
         return View(self.base, self._sel.copy(), ctrl=self._ctrl, scope=scope)
 
+    @property
+    def view(self):
+        """A view of everything in this module or view (Jaxley's ``module.view``)."""
+        return self.scope(self._scope)
+
     def set_scope(self, scope: str) -> None:
         """Switch this object between 'local' and 'global' indexing."""
         _check_scope(scope)
@@ -193,6 +202,34 @@ class Selectable:
         """Iterate over the compartments in this module or view."""
         return self._iter_level("comp")
 
+    def _child_levels(self) -> tuple[str, ...]:
+        """The levels below this module or view, e.g. ("branch", "comp") for a cell."""
+        if self._ctrl == "module":
+            start = {"Network": 0, "Cell": 1, "Branch": 2}.get(type(self.base).__name__, 3)
+        else:
+            start = LEVELS.index(self._ctrl) + 1 if self._ctrl in LEVELS else 3
+        return LEVELS[start:]
+
+    def __getitem__(self, index: Any):
+        """Lazy indexing as in Jaxley: ``net[0, 1, 2]`` is ``net.cell(0).branch(1).comp(2)``."""
+        index = index if isinstance(index, tuple) else (index,)
+        levels = self._child_levels()
+        if len(index) > len(levels):
+            raise IndexError(
+                f"Too many indices ({len(index)}): this object is indexed by {list(levels)}."
+            )
+        view = self
+        for idx, level in zip(index, levels):
+            view = view._at(level, idx)
+        return view
+
+    def __iter__(self) -> Iterator:
+        """Iterate over the next level down (cells of a network, branches of a cell, ...)."""
+        levels = self._child_levels()
+        if not levels:
+            raise TypeError("A single compartment cannot be iterated over.")
+        return self._iter_level(levels[0])
+
     # ------------------------------------------------------------------ groups
     def add_to_group(self, group_name: str) -> None:
         """Add the viewed compartments to a named group, reachable as ``module.<group_name>``."""
@@ -213,7 +250,8 @@ class Selectable:
 
         base = self.base
         in_group = base.nodes.loc[self._sel, name].to_numpy(dtype=bool)
-        return View(base, self._sel[in_group], ctrl=self._ctrl, scope=self._scope)
+        # As in Jaxley, a group shares one parameter in make_trainable.
+        return View(base, self._sel[in_group], ctrl="module", scope=self._scope)
 
     def __getattr__(self, name: str):
         # Only called when normal attribute lookup fails: resolve group names.
