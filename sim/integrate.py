@@ -379,6 +379,7 @@ def build_init_and_step_fn(
     compiled = module.compiled()
     stepper = _stepper(compiled, solver, voltage_solver)
     init_fn = _make_init_fn(compiled, stepper, solver)
+    jitted_step = jax.jit(stepper.__call__)
 
     def step_fn(all_states, all_params, externals, external_inds=None, delta_t=0.025):
         _check_delta_t(delta_t)
@@ -389,6 +390,7 @@ def build_init_and_step_fn(
                     f"inputs of one time step, e.g. externals[{key!r}][:, step]."
                 )
         externals = {k: jnp.asarray(v) for k, v in (externals or {}).items()}
-        return stepper(all_states, all_params, externals, external_inds, delta_t)
+        inds = {k: jnp.asarray(v) for k, v in (external_inds or {}).items()}
+        return jitted_step(all_states, all_params, externals, inds, delta_t)
 
     return init_fn, step_fn

@@ -23,8 +23,8 @@ OHM_CM_UM_PER_UM2_TO_MOHM = 1e-2  # Ω·cm * µm / µm² -> MΩ
 
 def params_to_pstate(params: list[dict[str, Any]], compiled: CompiledModule) -> list[dict]:
     """Expand ``get_parameters()``-style values into per-compartment ``param_state`` entries."""
-    if params is None:
-        params = []
+    if params is None or (isinstance(params, (list, tuple)) and len(params) == 0):
+        return []  # as in Jaxley: without params the values stored in .nodes are used
     if not isinstance(params, (list, tuple)) or len(params) != len(compiled.trainables):
         raise ValueError(
             f"params must be the list of {len(compiled.trainables)} dicts returned by "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -23,6 +24,7 @@ def build_dynamic_state_utils(module) -> tuple[Callable, Callable, Callable, Cal
     base = module.base
     compiled = module.compiled()
     stepper = Stepper(compiled, solver="bwd_euler", voltage_solver="jaxley.dhs")
+    with_observables = jax.jit(stepper.with_observables)
     ncomp = compiled.ncomp
     everywhere = np.arange(ncomp)
     present = {
@@ -44,7 +46,7 @@ def build_dynamic_state_utils(module) -> tuple[Callable, Callable, Callable, Cal
                 states[k] = vals
             else:
                 states[k] = jnp.full(ncomp, jnp.nan, vals.dtype).at[present[k]].set(vals)
-        return stepper.with_observables(states, all_params)
+        return with_observables(states, all_params)
 
     def flatten(dynamic_states: dict) -> jnp.ndarray:
         return jnp.concatenate([jnp.asarray(dynamic_states[k]).reshape(-1) for k in keys])
