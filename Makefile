@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m experiments.simulate_demo --out results/demo
+	$(BIN)/python -m experiments.fit_conductances --out results/flagship
 
 test: $(STAMP)
 	$(BIN)/python -m ruff check sim inference datasets experiments tests
