@@ -30,6 +30,8 @@ from numpyro.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO, init_to_value
 from numpyro.infer.autoguide import AutoMultivariateNormal, AutoNormal
 from numpyro.infer.util import initialize_model, unconstrain_fn
 
+from inference.optimize import fit_multistart
+
 EXTRA_FIELDS = ("diverging", "num_steps", "energy", "accept_prob", "potential_energy")
 
 
@@ -93,55 +95,45 @@ def find_map(
     learning_rate: float = 0.05,
     seed: int = 0,
     progress: bool = True,
+    checkpoint_path: str | Path | None = None,
+    checkpoint_every: int = 50,
+    resume: bool = False,
 ) -> MapResult:
     """Maximise the log joint (numpyro's potential, Jacobian included) in unconstrained space.
 
     A global screen first evaluates `num_candidates` prior draws (cheap, vectorised);
-    the `num_starts` best are then refined in parallel with Adam. Gradients are
-    forward-mode when there are few parameters.
+    the `num_starts` best are then refined in parallel with Adam
+    (:func:`inference.optimize.fit_multistart`: checkpointed, resumable).
     """
     _, potential_fn, postprocess_fn, _ = initialize_model(
         jax.random.PRNGKey(seed), model, model_args=(y,)
     )
-    cand_u, cand_e = _prior_candidates(
-        model, y, max(num_candidates, num_starts), seed, potential_fn
-    )
+    num = max(num_candidates, num_starts)
+    cand_u, cand_e = _prior_candidates(model, y, num, seed, potential_fn)
     cand_e = jnp.where(jnp.isfinite(cand_e), cand_e, jnp.inf)
     top = jnp.argsort(cand_e)[:num_starts]
-    u = jax.tree_util.tree_map(lambda x: x[top], cand_u)
+    starts = jax.tree_util.tree_map(lambda x: x[top], cand_u)
     if progress:
         best0 = float(cand_e[top[0]])
         _log(f"[map] screened {cand_e.shape[0]} prior draws; best -log p = {best0:.3f}")
-    dim = sum(int(np.prod(x.shape[1:])) for x in jax.tree_util.tree_leaves(u))
-    grad_fn = jax.jacfwd(potential_fn) if dim <= 16 else jax.grad(potential_fn)
-    optimizer = optax.adam(learning_rate)
-
-    @jax.jit
-    def update(u, state):
-        loss = jax.vmap(potential_fn)(u)
-        grad = jax.tree_util.tree_map(jnp.nan_to_num, jax.vmap(grad_fn)(u))
-        updates, state = jax.vmap(optimizer.update)(grad, state, u)
-        return optax.apply_updates(u, updates), state, loss
-
-    def keep_better(best, cur, improved):
-        mask = improved.reshape((-1,) + (1,) * (cur.ndim - 1))
-        return jnp.where(mask, cur, best)
-
-    state = jax.vmap(optimizer.init)(u)
-    best_u, best_loss = u, jnp.full(num_starts, jnp.inf)
-    for step in range(num_steps):
-        new_u, state, loss = update(u, state)
-        improved = jnp.isfinite(loss) & (loss < best_loss)
-        best_u = jax.tree_util.tree_map(partial(keep_better, improved=improved), best_u, u)
-        best_loss = jnp.where(improved, loss, best_loss)
-        u = new_u
-        if progress and (step + 1) % max(1, num_steps // 5) == 0:
-            _log(
-                f"[map] step {step + 1}/{num_steps}  best -log p = {float(jnp.min(best_loss)):.3f}"
-            )
+    fitted = fit_multistart(
+        potential_fn,
+        starts,
+        None,
+        learning_rate=learning_rate,
+        num_steps=num_steps,
+        checkpoint_path=checkpoint_path,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+        progress=progress,
+        seed=seed,
+    )
+    best_u = jax.tree_util.tree_map(
+        lambda *xs: jnp.stack(xs), *[r.unconstrained for r in fitted.results]
+    )
+    losses = np.asarray(fitted.best_losses, dtype=float)
     constrained = jax.vmap(postprocess_fn)(best_u)
-    losses = np.asarray(best_loss)
-    best = int(np.nanargmin(losses))
+    best = int(np.nanargmin(np.where(np.isfinite(losses), losses, np.nan)))
     pick = jax.tree_util.tree_map(lambda x: np.asarray(x[best]), constrained)
     return MapResult(_to_numpy(constrained), _to_numpy(best_u), losses, pick, best)
 
@@ -219,7 +211,18 @@ def run_nuts(
     if saved is None:
         init_params = None
         if init == "map":
-            map_result = find_map(model, y, seed=seed, progress=progress, **(map_kwargs or {}))
+            map_ckpt = None if ckpt is None else ckpt.parent / "map_checkpoint.pkl"
+            if map_ckpt is not None:
+                map_ckpt.parent.mkdir(parents=True, exist_ok=True)
+            map_result = find_map(
+                model,
+                y,
+                seed=seed,
+                progress=progress,
+                checkpoint_path=map_ckpt,
+                resume=resume,
+                **(map_kwargs or {}),
+            )
             init_params = _chain_inits(map_result, num_chains)
         _log(f"[nuts] warm-up: {num_warmup} steps x {num_chains} chains ({method})")
         mcmc.warmup(
