@@ -126,6 +126,7 @@ class KalmanSpec:
     process_std: Mapping[str, float]
     initial_std: Mapping[str, float] | None = None
     default_process_std: float = 1e-4
+    default_initial_std: float = 1e-3
 
 
 class BayesianModel:
@@ -189,6 +190,7 @@ class BayesianModel:
             obs_std=sigma,
             initial_std=k.initial_std,
             default_process_std=k.default_process_std,
+            default_initial_std=k.default_initial_std,
         )
 
     def log_likelihood(self, theta: Mapping[str, Any], y, sigma) -> jnp.ndarray:
