@@ -85,7 +85,6 @@ def parse_args(argv):
     p.add_argument("--process-std", default=None, help="Kalman process noise, e.g. v=0.05")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true")
-    p.add_argument("--no-plots", action="store_true")
     return p.parse_args(argv)
 
 
@@ -168,12 +167,10 @@ def main(argv: list[str] | None = None) -> dict:
     start = time.perf_counter()
     result = run_method(args, model, y)
     wall = time.perf_counter() - start
-    idata = to_inference_data(result, model, y, dt_ms=rec.dt_ms, seed=args.seed)
+    idata = to_inference_data(result, model, y, dt_ms=rec.dt_ms, seed=args.seed, runtime_s=wall)
     truth = rec.truth
     summary = summarize(idata, truth=truth)
-    paths = save_results(
-        idata, args.out, truth=truth, t_ms=np.asarray(rec.t_ms), plots=not args.no_plots
-    )
+    paths = save_results(idata, args.out, truth=truth, t_ms=np.asarray(rec.t_ms))
     report = {
         "method": args.method,
         "likelihood": args.likelihood,

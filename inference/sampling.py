@@ -60,6 +60,15 @@ class MapResult:
     best: dict
     best_index: int
 
+    @property
+    def samples(self) -> dict:
+        """The best estimate as a single draw of a single chain, ``(1, 1, ...)``."""
+        return {k: np.asarray(v)[None, None] for k, v in self.best.items()}
+
+    @property
+    def map_result(self) -> MapResult:
+        return self
+
 
 def _rows(x, lo: int, n: int):
     return x[lo : lo + n]

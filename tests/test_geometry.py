@@ -147,14 +147,16 @@ def test_cylinders_and_d_lambda_match_neuron():
     rng = np.random.default_rng(7)
     specs = []
     for _ in range(60):
-        specs.append({
-            "pts": None,
-            "L": float(rng.choice([0.5, 20.0, 300.0, 2000.0]) * rng.uniform(0.5, 2)),
-            "diam": float(rng.uniform(0.2, 20.0)),
-            "Ra": float(rng.choice([35.4, 100.0, 250.0])),
-            "cm": float(rng.choice([0.5, 1.0, 2.0])),
-            "nseg": int(rng.integers(1, 8)),
-        })
+        specs.append(
+            {
+                "pts": None,
+                "L": float(rng.choice([0.5, 20.0, 300.0, 2000.0]) * rng.uniform(0.5, 2)),
+                "diam": float(rng.uniform(0.2, 20.0)),
+                "Ra": float(rng.choice([35.4, 100.0, 250.0])),
+                "cm": float(rng.choice([0.5, 1.0, 2.0])),
+                "nseg": int(rng.integers(1, 8)),
+            }
+        )
     for pts in (random_section(rng) for _ in range(60)):
         pts[:, :3] *= rng.choice([1.0, 20.0])
         specs.append({"pts": pts.tolist(), "Ra": 120.0, "cm": 1.0, "nseg": 1})

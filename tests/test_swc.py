@@ -311,8 +311,27 @@ def test_min_radius_clips_and_comments_are_ignored(tmp_path):
 
 # ------------------------------------------------------------------------------ fuzz
 
-_TOKENS = ["1", "-1", "0", "2", "3", "4", "1.5", "1e3", "-0.0", "abc", "nan", "#", "",
-           "1e400", "0x1", "7", "\t", "9999999999999999999999", "- 1"]
+_TOKENS = [
+    "1",
+    "-1",
+    "0",
+    "2",
+    "3",
+    "4",
+    "1.5",
+    "1e3",
+    "-0.0",
+    "abc",
+    "nan",
+    "#",
+    "",
+    "1e400",
+    "0x1",
+    "7",
+    "\t",
+    "9999999999999999999999",
+    "- 1",
+]
 
 
 @st.composite
@@ -352,8 +371,11 @@ def swc_text(draw):
 
 
 @settings(max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
-@given(text=swc_text(), min_radius=st.sampled_from([None, 0.1]),
-       max_len=st.sampled_from([None, 0.7, 5.0]))
+@given(
+    text=swc_text(),
+    min_radius=st.sampled_from([None, 0.1]),
+    max_len=st.sampled_from([None, 0.7, 5.0]),
+)
 def test_fuzz_only_swc_error(text, min_radius, max_len):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "fuzz.swc"

@@ -1,0 +1,377 @@
+"""Posterior diagnostics: ArviZ ``InferenceData``, summaries, plots and result files.
+
+:func:`to_inference_data` converts a :class:`~inference.sampling.NutsResult` or
+:class:`~inference.sampling.SviResult` of a :class:`~inference.model.BayesianModel`
+into ``az.InferenceData`` with the groups
+
+* ``posterior``: one variable per numpyro site (``HH_gNa``, ..., ``sigma`` if
+  inferred); dims ``(chain, draw)`` plus ``<site>_element`` for per-element sites;
+* ``sample_stats`` (NUTS only), with ArviZ's numpyro conventions: ``diverging``,
+  ``n_steps`` (leapfrog steps), ``tree_depth = floor(log2(n_steps)) + 1`` (as
+  ``az.from_numpyro``; numpyro does not report the depth itself), ``energy``,
+  ``acceptance_rate`` and ``lp = -potential_energy`` (log joint in unconstrained
+  space, Jacobian included);
+* ``observed_data``: ``v_obs`` ``(recording, time)``, ``time`` in ms;
+* ``posterior_predictive``: ``v_pred`` = deterministic simulation + Gaussian
+  observation noise for an evenly thinned subset of ``num_predictive`` posterior
+  draws (``draw`` coordinates are the indices of those draws). For the Kalman
+  likelihood this is the ODE without process noise;
+* ``log_likelihood``: ``v_obs`` ``(chain, draw, time)``, pointwise over time and
+  summed over recordings, for *every* draw (ArviZ requires the posterior's draws);
+  omitted with ``log_likelihood=False`` (memory: chains x draws x T floats).
+
+``idata.attrs`` holds the likelihood, the inference method, the runtime (if known)
+and the MAP estimate (JSON) if there is one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import matplotlib
+import numpy as np
+import pandas as pd
+
+if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
+    matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+_STAT_NAMES = {"num_steps": "n_steps", "accept_prob": "acceptance_rate"}
+
+
+# ---------------------------------------------------------------- InferenceData
+def _posterior_draws(result, model) -> dict[str, np.ndarray]:
+    missing = [n for n in model.site_names if n not in result.samples]
+    if missing:
+        raise ValueError(f"The result has no draws of {missing}; sites: {sorted(result.samples)}.")
+    return {n: np.asarray(result.samples[n]) for n in model.site_names}
+
+
+def _sample_stats(result) -> dict | None:
+    stats = getattr(result, "stats", None)
+    if not stats:
+        return None
+    out = {}
+    for key, value in stats.items():
+        value = np.asarray(value)
+        if key == "potential_energy":
+            out["lp"] = -value
+        else:
+            out[_STAT_NAMES.get(key, key)] = value
+    if "n_steps" in out:
+        out["tree_depth"] = np.log2(np.maximum(out["n_steps"], 1)).astype(int) + 1
+    return out
+
+
+def _thin_indices(num_draws: int, per_chain: int) -> np.ndarray:
+    per_chain = max(1, min(per_chain, num_draws))
+    return np.unique(np.linspace(0, num_draws - 1, per_chain).round().astype(int))
+
+
+def _batched(fn, theta: dict, sigma: np.ndarray, chunk: int) -> np.ndarray:
+    """``fn(theta, sigma)`` over the leading axis, in chunks of a fixed size (one compile)."""
+    n = sigma.shape[0]
+    chunk = max(1, min(chunk, n))
+    out = []
+    for lo in range(0, n, chunk):
+        rows = np.minimum(np.arange(lo, lo + chunk), n - 1)  # pad by repeating the last row
+        part = {k: jnp.asarray(v[rows]) for k, v in theta.items()}
+        out.append(np.asarray(fn(part, jnp.asarray(sigma[rows])))[: n - lo])
+    return np.concatenate(out)
+
+
+def _split_theta(draws: dict, model, shape: tuple[int, ...]):
+    """Flatten (chain, draw) of the forward parameters; sigma per draw."""
+    n = int(np.prod(shape))
+    theta = {
+        k: draws[k].reshape((n,) + draws[k].shape[len(shape) :]) for k in model.forward.site_names
+    }
+    if "sigma" in draws:
+        sigma = draws["sigma"].reshape(n)
+    else:
+        sigma = np.full(n, float(model.obs_noise))
+    return theta, sigma
+
+
+def _predictive(model, draws: dict, num_predictive: int, seed: int, chunk: int):
+    chains, ndraw = next(iter(draws.values())).shape[:2]
+    idx = _thin_indices(ndraw, math.ceil(num_predictive / chains))
+    sub = {k: v[:, idx] for k, v in draws.items()}
+    theta, sigma = _split_theta(sub, model, (chains, idx.size))
+    sim = jax.jit(jax.vmap(lambda th, s: model.forward.simulate(th)))
+    v = _batched(sim, theta, sigma, chunk)
+    noise = np.random.default_rng(seed).standard_normal(v.shape)
+    v_pred = v + sigma[:, None, None] * noise
+    return v_pred.reshape((chains, idx.size) + v.shape[1:]), idx
+
+
+def _pointwise_ll(model, draws: dict, y, chunk: int) -> np.ndarray:
+    chains, ndraw = next(iter(draws.values())).shape[:2]
+    theta, sigma = _split_theta(draws, model, (chains, ndraw))
+    y = jnp.asarray(y)
+    fn = jax.jit(jax.vmap(lambda th, s: model.pointwise_log_likelihood(th, y, s)))
+    ll = _batched(fn, theta, sigma, chunk)
+    return ll.reshape((chains, ndraw) + ll.shape[1:])
+
+
+def _attrs(result, model, runtime_s) -> dict:
+    attrs = {
+        "likelihood": model.likelihood,
+        "inference": (
+            "nuts" if hasattr(result, "stats") else "map" if hasattr(result, "best") else "svi"
+        ),
+        "obs_noise": "inferred" if "sigma" in model.site_names else float(model.obs_noise),
+    }
+    runtime_s = runtime_s if runtime_s is not None else getattr(result, "runtime_s", None)
+    if runtime_s is not None:
+        attrs["runtime_s"] = float(runtime_s)
+    if getattr(result, "num_warmup", None) is not None:
+        attrs["num_warmup"] = int(result.num_warmup)
+    map_result = getattr(result, "map_result", None)
+    if map_result is not None:
+        best = {k: np.asarray(v).tolist() for k, v in map_result.best.items()}
+        attrs["map_estimate"] = json.dumps(best)
+    losses = getattr(result, "losses", None)
+    if losses is not None and len(losses):
+        attrs["svi_num_steps"] = int(len(losses))
+        attrs["svi_final_loss"] = float(np.asarray(losses)[-1])
+    return attrs
+
+
+def to_inference_data(
+    result,
+    model,
+    y,
+    *,
+    num_predictive: int = 100,
+    seed: int = 0,
+    dt_ms: float | None = None,
+    log_likelihood: bool = True,
+    chunk_size: int = 64,
+    runtime_s: float | None = None,
+) -> az.InferenceData:
+    """``az.InferenceData`` of a NUTS or SVI result (see the module docstring).
+
+    Args:
+        result: a ``NutsResult`` or ``SviResult``.
+        model: the ``BayesianModel`` that was fitted.
+        y: the observations ``(n_rec, T)`` (or ``(T,)``).
+        num_predictive: posterior draws (in all, spread over chains) to simulate.
+        seed: seed of the predictive observation noise.
+        dt_ms: sampling step of `y`; default: the model's ``delta_t``.
+        log_likelihood: compute the pointwise log-likelihood group.
+        chunk_size: draws simulated per vmapped batch (bounds memory).
+        runtime_s: wall time of the fit, stored in ``attrs``.
+    """
+    y = np.asarray(model.check_observations(y))
+    draws = _posterior_draws(result, model)
+    dims = {k: [f"{k}_element"] for k, v in draws.items() if v.ndim > 2}
+    groups = {"posterior": az.dict_to_dataset(draws, library=None, dims=dims)}
+    stats = _sample_stats(result)
+    if stats is not None:
+        groups["sample_stats"] = az.dict_to_dataset(stats)
+    dt = model.forward.delta_t if dt_ms is None else float(dt_ms)
+    time = {"time": np.arange(y.shape[-1]) * dt, "recording": np.arange(y.shape[0])}
+    groups["observed_data"] = az.dict_to_dataset(
+        {"v_obs": y}, coords=time, dims={"v_obs": ["recording", "time"]}, default_dims=[]
+    )
+    if num_predictive > 0:
+        v_pred, idx = _predictive(model, draws, num_predictive, seed, chunk_size)
+        groups["posterior_predictive"] = az.dict_to_dataset(
+            {"v_pred": v_pred},
+            coords={**time, "draw": idx},
+            dims={"v_pred": ["recording", "time"]},
+        )
+    if log_likelihood:
+        ll = _pointwise_ll(model, draws, y, chunk_size)
+        groups["log_likelihood"] = az.dict_to_dataset(
+            {"v_obs": ll}, coords={"time": time["time"]}, dims={"v_obs": ["time"]}
+        )
+    attrs = {**_attrs(result, model, runtime_s), "dt_ms": dt}
+    return az.InferenceData(attrs=attrs, **groups)
+
+
+# ---------------------------------------------------------------- summaries
+def _flat_truth(idata, truth: dict) -> dict[str, float]:
+    """Summary row label (``x`` or ``x[i]``) -> truth value."""
+    out = {}
+    for name, value in truth.items():
+        if name not in idata.posterior:
+            continue
+        arr = np.asarray(value, dtype=float)
+        if idata.posterior[name].ndim <= 2:
+            out[name] = float(arr.reshape(-1)[0])
+        else:
+            for i, v in enumerate(np.broadcast_to(arr, idata.posterior[name].shape[2:]).ravel()):
+                out[f"{name}[{i}]"] = float(v)
+    return out
+
+
+def divergent_fraction(idata) -> float:
+    """Fraction of divergent transitions (NaN without NUTS statistics)."""
+    stats = getattr(idata, "sample_stats", None)
+    if stats is None or "diverging" not in stats:
+        return float("nan")
+    return float(np.mean(stats["diverging"].values))
+
+
+def summarize(idata, truth: dict | None = None, hdi_prob: float = 0.99) -> pd.DataFrame:
+    """``az.summary`` of the posterior, plus ``truth``/``truth_in_hdi`` columns if `truth`.
+
+    ``df.attrs["divergent_fraction"]`` holds the fraction of divergent transitions.
+    """
+    names = list(idata.posterior.data_vars)
+    df = az.summary(idata, var_names=names, hdi_prob=hdi_prob)
+    if truth:
+        flat = _flat_truth(idata, truth)
+        lo, hi = [c for c in df.columns if c.startswith("hdi_")][:2]
+        df["truth"] = [flat.get(label, np.nan) for label in df.index]
+        df["truth_in_hdi"] = (df["truth"] >= df[lo]) & (df["truth"] <= df[hi])
+    df.attrs["divergent_fraction"] = divergent_fraction(idata)
+    df.attrs["hdi_prob"] = hdi_prob
+    return df
+
+
+# ---------------------------------------------------------------- plots
+def _finish(fig, path) -> matplotlib.figure.Figure:
+    if path is not None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+    return fig
+
+
+def plot_trace_rank(idata, path=None):
+    """Marginal densities and per-chain rank plots (``az.plot_trace(kind="rank_vlines")``)."""
+    axes = az.plot_trace(idata, kind="rank_vlines", var_names=list(idata.posterior.data_vars))
+    fig = np.asarray(axes).ravel()[0].figure
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def _reference_values(idata, truth: dict) -> dict[str, np.ndarray]:
+    """Truth per posterior variable, shaped like one draw (ArviZ indexes it per element)."""
+    post = idata.posterior
+    return {
+        name: np.broadcast_to(np.asarray(truth[name], dtype=float), post[name].shape[2:])
+        for name in post.data_vars
+        if name in truth
+    }
+
+
+def plot_pair(idata, path=None, truth: dict | None = None):
+    """Pairwise scatter of the posterior with divergences (NUTS) and truth markers."""
+    names = list(idata.posterior.data_vars)
+    n_flat = sum(int(np.prod(idata.posterior[n].shape[2:])) for n in names)
+    if n_flat < 2:
+        fig, ax = plt.subplots(figsize=(4, 3))
+        values = idata.posterior[names[0]].values.ravel()
+        ax.hist(values, bins=30, color="C0", alpha=0.7)
+        if truth and names[0] in truth:
+            ax.axvline(float(np.ravel(truth[names[0]])[0]), color="C2", label="truth")
+            ax.legend()
+        ax.set_xlabel(names[0])
+        return _finish(fig, path)
+    div = "sample_stats" in idata.groups() and "diverging" in idata.sample_stats
+    refs = _reference_values(idata, truth) if truth else None
+    axes = az.plot_pair(
+        idata,
+        var_names=names,
+        kind="scatter",
+        marginals=True,
+        divergences=div,
+        reference_values=refs or None,
+        scatter_kwargs={"alpha": 0.4},
+        figsize=(min(2.2 * n_flat, 16), min(2.2 * n_flat, 16)),
+        textsize=9,
+    )
+    fig = np.asarray(axes).ravel()[0].figure
+    return _finish(fig, path)
+
+
+def plot_posterior_predictive(idata, path=None, t_ms=None, max_traces: int = 30):
+    """Observed trace, predictive median and 90% band (and a few draws) per recording."""
+    obs = idata.observed_data["v_obs"].values
+    pred = idata.posterior_predictive["v_pred"].values
+    pred = pred.reshape((-1,) + pred.shape[2:])
+    t = np.asarray(t_ms) if t_ms is not None else idata.observed_data["time"].values
+    lo, med, hi = np.quantile(pred, [0.05, 0.5, 0.95], axis=0)
+    n_rec = obs.shape[0]
+    fig, axes = plt.subplots(n_rec, 1, figsize=(8, 2.6 * n_rec), sharex=True, squeeze=False)
+    show = _thin_indices(pred.shape[0], max_traces)
+    for r, ax in enumerate(axes[:, 0]):
+        for s in show:
+            ax.plot(t, pred[s, r], color="C1", lw=0.4, alpha=0.25)
+        ax.plot(t, obs[r], color="k", lw=0.8, label="observed")
+        ax.fill_between(t, lo[r], hi[r], color="C1", alpha=0.35, label="90% predictive")
+        ax.plot(t, med[r], color="C3", lw=1.0, label="predictive median")
+        ax.set_ylabel(f"v rec {r} (mV)")
+    axes[0, 0].legend(loc="upper right", fontsize=8)
+    axes[-1, 0].set_xlabel("time (ms)")
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+def plot_filter(states_mean, states_std, t_ms, names, path=None, truth=None):
+    """Kalman state estimates: mean ± 2 std per state, with the truth if given.
+
+    Args:
+        states_mean, states_std: ``(T, n_states)`` (e.g. dynamax filtered means and
+            the square roots of the covariance diagonals).
+        t_ms: ``(T,)`` times; names: the ``n_states`` state names.
+        truth: ``(T, n_states)`` array or dict name -> ``(T,)``.
+    """
+    mean, std = np.asarray(states_mean), np.asarray(states_std)
+    if mean.shape != std.shape or mean.ndim != 2 or mean.shape[1] != len(names):
+        raise ValueError(
+            f"states_mean/std must be (T, {len(names)}), got {mean.shape} and {std.shape}."
+        )
+    t = np.asarray(t_ms)
+    n = len(names)
+    fig, axes = plt.subplots(n, 1, figsize=(8, 2.2 * n), sharex=True, squeeze=False)
+    for i, (name, ax) in enumerate(zip(names, axes[:, 0])):
+        ax.fill_between(t, mean[:, i] - 2 * std[:, i], mean[:, i] + 2 * std[:, i], alpha=0.3)
+        ax.plot(t, mean[:, i], color="C0", lw=1.0, label="filter mean ± 2 std")
+        if truth is not None:
+            ref = truth.get(name) if isinstance(truth, dict) else np.asarray(truth)[:, i]
+            if ref is not None:
+                ax.plot(t, np.asarray(ref), color="k", lw=0.8, ls="--", label="truth")
+        ax.set_ylabel(name)
+    axes[0, 0].legend(loc="upper right", fontsize=8)
+    axes[-1, 0].set_xlabel("time (ms)")
+    fig.tight_layout()
+    return _finish(fig, path)
+
+
+# ---------------------------------------------------------------- files
+def save_results(idata, out_dir, *, truth: dict | None = None, t_ms=None) -> dict[str, Path]:
+    """Write ``posterior.nc``, ``summary.csv`` and the plots to `out_dir`; return the paths.
+
+    The netcdf file is read back with ``az.from_netcdf`` and checked to hold the
+    same groups and variables.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"posterior": out / "posterior.nc", "summary": out / "summary.csv"}
+    idata.to_netcdf(str(paths["posterior"]))
+    back = az.from_netcdf(str(paths["posterior"]))
+    for group in idata.groups():
+        if group not in back.groups() or set(back[group].data_vars) != set(idata[group].data_vars):
+            raise RuntimeError(f"posterior.nc does not round-trip group {group!r}.")
+    summarize(idata, truth).to_csv(paths["summary"])
+    paths["trace_rank"] = out / "trace_rank.png"
+    plot_trace_rank(idata, paths["trace_rank"])
+    paths["pair"] = out / "pair.png"
+    plot_pair(idata, paths["pair"], truth=truth)
+    if "posterior_predictive" in idata.groups():
+        paths["posterior_predictive"] = out / "posterior_predictive.png"
+        plot_posterior_predictive(idata, paths["posterior_predictive"], t_ms=t_ms)
+    return paths
