@@ -249,6 +249,7 @@ def fit_sweep(path: Path, out_dir: Path, args) -> dict:
     import jax
 
     import inference.features as ft
+    import inference.smc as smc_mod
     from datasets import load_npz
     from datasets.synthetic import make_pospischil_cell
     from inference.diagnostics import plot_pair
@@ -259,12 +260,12 @@ def fit_sweep(path: Path, out_dir: Path, args) -> dict:
     rec, params, cell = load_npz(path), build_priors(), make_pospischil_cell()
     for param in params:
         check_prior(param, cell)
-    space = ft.PriorSpace(tuple(p.key for p in params), tuple(p.prior for p in params))
+    space = smc_mod.PriorSpace(tuple(p.key for p in params), tuple(p.prior for p in params))
     windows = ft.recording_windows(rec)
     obs = np.asarray(ft.trace_features(np.asarray(rec.v_mV, np.float64), windows))
     scales, targets = ft.feature_scales(obs), recorded_targets(rec)
     evaluate = make_evaluate(fit_window(rec, args.downsample), space, obs, scales, windows)
-    smc = ft.tempered_smc(
+    smc = smc_mod.tempered_smc(
         evaluate, space, populations=args.populations, particles=args.particles,
         moves=args.moves, final_moves=args.final_moves, max_stages=args.max_stages,
         seed=args.seed, log=_log,

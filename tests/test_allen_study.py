@@ -15,6 +15,7 @@ from datasets.loaders import allen_sweeps, load_npz  # noqa: E402
 from datasets.recording import Recording  # noqa: E402
 from experiments import allen_study  # noqa: E402
 from inference import features as ft  # noqa: E402
+from inference import smc as smc_mod  # noqa: E402
 
 SWEEPS = allen_sweeps()
 needs_allen = pytest.mark.skipif(not SWEEPS, reason="../shared/data/allen is not available")
@@ -71,13 +72,13 @@ def test_trace_features_of_a_synthetic_spike_train():
 
 
 def test_tempered_smc_recovers_a_gaussian_posterior():
-    prior = ft.PriorSpace(("a", "b"), (dist.Normal(0.0, 1.0), dist.Normal(0.0, 1.0)))
+    prior = smc_mod.PriorSpace(("a", "b"), (dist.Normal(0.0, 1.0), dist.Normal(0.0, 1.0)))
     y, sigma = np.array([1.0, -2.0]), 0.5
 
     def evaluate(z):
         return -0.5 * np.sum(((z - y) / sigma) ** 2, axis=-1), z
 
-    res = ft.tempered_smc(
+    res = smc_mod.tempered_smc(
         evaluate,
         prior,
         populations=2,
