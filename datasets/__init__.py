@@ -3,13 +3,15 @@
 * :class:`Recording` - voltage + injected current on a regular grid, with metadata.
 * Loaders: :func:`load_npz` (Allen sweeps in ``../shared/data/allen``, see
   :func:`allen_sweeps`), :func:`load_nwb` / :func:`list_nwb_sweeps` /
-  :func:`write_nwb` (NWB 2 current clamp; needs ``pynwb``).
+  :func:`write_nwb` (NWB 2 current clamp; needs ``pynwb``); morphologies:
+  :func:`morphology_paths`, :func:`load_morphology` (SWC files in ``../shared/data``).
 * Synthetic ground truth (``sim``-simulated): :func:`hh_compartment`,
   :func:`pospischil_compartment`, :func:`small_multicompartment_cell` and the demo
   dataset :func:`embedded_example`.
 """
 
 from datasets.loaders import allen_sweeps, default_allen_dir, load_npz
+from datasets.morphology import default_morphology_dir, load_morphology, morphology_paths
 from datasets.nwb import NwbSweep, list_nwb_sweeps, load_nwb, write_nwb
 from datasets.recording import Recording
 from datasets.synthetic import (
@@ -33,6 +35,9 @@ __all__ = [
     "Recording",
     "allen_sweeps",
     "default_allen_dir",
+    "default_morphology_dir",
+    "load_morphology",
+    "morphology_paths",
     "embedded_example",
     "hh_compartment",
     "list_nwb_sweeps",
