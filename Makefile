@@ -21,6 +21,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m ruff check sim inference datasets experiments tests
+	$(BIN)/python -m ruff format --check sim inference datasets experiments tests
 	$(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadgroup
 
 test-slow: $(STAMP)

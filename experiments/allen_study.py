@@ -63,8 +63,11 @@ def _steady_current(v, p):
     ss = lambda rates: rates[0] / (rates[0] + rates[1])  # noqa: E731
     m, h, n = ss(Na.m_gate(v, p["vt"])), ss(Na.h_gate(v, p["vt"])), ss(K.n_gate(v, p["vt"]))
     p_inf = Km.p_gate(v, p["Km_taumax"])[0]
-    return (p["Na_gNa"] * m**3 * h * (v - p["eNa"]) + (p["K_gK"] * n**4 + p["Km_gKm"] * p_inf)
-            * (v - p["eK"]) + p["Leak_gLeak"] * (v - p["Leak_eLeak"]))
+    return (
+        p["Na_gNa"] * m**3 * h * (v - p["eNa"])
+        + (p["K_gK"] * n**4 + p["Km_gKm"] * p_inf) * (v - p["eK"])
+        + p["Leak_gLeak"] * (v - p["Leak_eLeak"])
+    )
 
 
 def resting_state(p: dict, lo: float = -120.0, hi: float = -30.0) -> dict:
@@ -109,8 +112,9 @@ class Simulator:
         pstate = None
         for key, val in {**x, **resting_state(p)}.items():
             pstate = self.cell.data_set(key, val, pstate)
-        return integrate(self.cell, param_state=pstate, delta_t=self.dt,
-                         voltage_solver="jaxley.thomas")[0]
+        return integrate(
+            self.cell, param_state=pstate, delta_t=self.dt, voltage_solver="jaxley.thomas"
+        )[0]
 
     def batch_fn(self):
         import jax
@@ -151,8 +155,12 @@ def predictive(rec, factor, theta: dict, windows):
         on, off = rec.stim_on_ms, rec.stim_off_ms
         counts, rests = zip(*(count_and_rest(trace, r.dt_ms, on, off) for trace in v))
         feats = np.asarray(trace_features(v, windows.shifted(r.dt_ms, 0.0)))
-        out[label] = {"v": v, "spike_count": np.array(counts), "rest": np.array(rests),
-                      "features": feats}
+        out[label] = {
+            "v": v,
+            "spike_count": np.array(counts),
+            "rest": np.array(rests),
+            "features": feats,
+        }
     return out
 
 
@@ -184,15 +192,21 @@ def to_idata(smc, space, pp, obs, scales, targets, attrs):
     post = {k: np.asarray(v) for k, v in space.to_constrained(smc.z).items()}
     n_pop = smc.z.shape[0]
     shape = lambda x: np.asarray(x).reshape(n_pop, -1, *np.shape(x)[1:])  # noqa: E731
-    ppd = {"spike_count": shape(pp["ref"]["spike_count"]), "resting_potential":
-           shape(pp["ref"]["rest"]), "features": shape(pp["ref"]["features"]),
-           "spike_count_fit_dt": shape(pp["fit"]["spike_count"])}
+    ppd = {
+        "spike_count": shape(pp["ref"]["spike_count"]),
+        "resting_potential": shape(pp["ref"]["rest"]),
+        "features": shape(pp["ref"]["features"]),
+        "spike_count_fit_dt": shape(pp["fit"]["spike_count"]),
+    }
     return az.from_dict(
         posterior=post,
         posterior_predictive=ppd,
         sample_stats={"feature_log_lik": smc.log_lik, "sim_features": smc.features},
-        observed_data={"features": obs, "spike_count": np.asarray(targets[0]),
-                       "resting_potential": np.asarray(targets[1])},
+        observed_data={
+            "features": obs,
+            "spike_count": np.asarray(targets[0]),
+            "resting_potential": np.asarray(targets[1]),
+        },
         constant_data={"feature_scale": scales},
         coords={"feature": list(FEATURE_NAMES)},
         dims={"features": ["feature"], "sim_features": ["feature"], "feature_scale": ["feature"]},
@@ -228,8 +242,10 @@ def plot_predictive(rec, pp, targets, path, n_traces: int = 20):
     inset.set_title("first 115 ms of the step", fontsize=8)
     inset.tick_params(labelsize=7)
     for col, (key, rec_val, label) in enumerate(
-        (("spike_count", targets[0], "spike count in step"),
-         ("rest", targets[1], "resting potential (mV)"))
+        (
+            ("spike_count", targets[0], "spike count in step"),
+            ("rest", targets[1], "resting potential (mV)"),
+        )
     ):
         axh = fig.add_subplot(grid[1, col])
         vals = pp["ref"][key]
@@ -266,17 +282,28 @@ def fit_sweep(path: Path, out_dir: Path, args) -> dict:
     scales, targets = ft.feature_scales(obs), recorded_targets(rec)
     evaluate = make_evaluate(fit_window(rec, args.downsample), space, obs, scales, windows)
     smc = smc_mod.tempered_smc(
-        evaluate, space, populations=args.populations, particles=args.particles,
-        moves=args.moves, final_moves=args.final_moves, max_stages=args.max_stages,
-        seed=args.seed, log=_log,
+        evaluate,
+        space,
+        populations=args.populations,
+        particles=args.particles,
+        moves=args.moves,
+        final_moves=args.final_moves,
+        max_stages=args.max_stages,
+        seed=args.seed,
+        log=_log,
     )
     z_pp = _pick_draws(smc, max(1, args.pp_draws // args.populations), args.seed)
     theta = space.to_constrained(jax.numpy.asarray(z_pp.reshape(-1, z_pp.shape[-1])))
     pp = predictive(rec, args.downsample, theta, windows)
     wall = time.perf_counter() - start
-    attrs = {"sweep": path.stem, "method": "tempered SMC, Gaussian feature likelihood",
-             "wall_time_s": wall, "fit_dt_ms": rec.dt_ms * args.downsample,
-             "stages": len(smc.betas) - 1, "truncated": int(smc.truncated)}
+    attrs = {
+        "sweep": path.stem,
+        "method": "tempered SMC, Gaussian feature likelihood",
+        "wall_time_s": wall,
+        "fit_dt_ms": rec.dt_ms * args.downsample,
+        "stages": len(smc.betas) - 1,
+        "truncated": int(smc.truncated),
+    }
     idata = to_idata(smc, space, pp, obs, scales, targets, attrs)
     idata.to_netcdf(out_dir / "posterior.nc")
     summary = az.summary(idata, var_names=list(space.names), hdi_prob=0.9, round_to="none")
@@ -285,15 +312,26 @@ def fit_sweep(path: Path, out_dir: Path, args) -> dict:
     if not args.quick:
         plot_pair(idata, out_dir / "posterior_pair.png")
     row = _summary_row(path, rec, targets, pp, summary, smc, wall, args)
-    (out_dir / "run.json").write_text(json.dumps({
-        **row, "observed_features": dict(zip(ft.FEATURE_NAMES, obs.tolist())),
-        "feature_scales": dict(zip(ft.FEATURE_NAMES, scales.tolist())),
-        "log_evidence": smc.log_evidence.tolist(), "betas": [b.tolist() for b in smc.betas],
-        "unique_fraction": smc.unique_fraction.tolist(), "priors": PARAM_SPECS,
-    }, indent=2, default=float))
-    _log(f"[allen] {path.stem}: spikes {targets[0]} vs predicted {row['pp_count_median']:g} "
-         f"[{row['pp_count_q05']:g}, {row['pp_count_q95']:g}]; rest {targets[1]:.2f} vs "
-         f"{row['pp_rest_median']:.2f} mV; {wall:.0f} s")
+    (out_dir / "run.json").write_text(
+        json.dumps(
+            {
+                **row,
+                "observed_features": dict(zip(ft.FEATURE_NAMES, obs.tolist())),
+                "feature_scales": dict(zip(ft.FEATURE_NAMES, scales.tolist())),
+                "log_evidence": smc.log_evidence.tolist(),
+                "betas": [b.tolist() for b in smc.betas],
+                "unique_fraction": smc.unique_fraction.tolist(),
+                "priors": PARAM_SPECS,
+            },
+            indent=2,
+            default=float,
+        )
+    )
+    _log(
+        f"[allen] {path.stem}: spikes {targets[0]} vs predicted {row['pp_count_median']:g} "
+        f"[{row['pp_count_q05']:g}, {row['pp_count_q95']:g}]; rest {targets[1]:.2f} vs "
+        f"{row['pp_rest_median']:.2f} mV; {wall:.0f} s"
+    )
     return row
 
 
@@ -301,31 +339,44 @@ def _summary_row(path, rec, targets, pp, summary, smc, wall, args) -> dict:
     count, rest = _interval(pp["ref"]["spike_count"]), _interval(pp["ref"]["rest"])
     fit_dt = pp["fit"]["spike_count"] - pp["ref"]["spike_count"]
     row = {
-        "sweep": path.stem, "specimen_id": rec.meta.get("specimen_id"),
+        "sweep": path.stem,
+        "specimen_id": rec.meta.get("specimen_id"),
         "sweep_number": rec.meta.get("sweep_number"),
-        "i_amp_nA": float(np.median(rec.i_nA[(rec.t_ms >= rec.stim_on_ms)
-                                             & (rec.t_ms < rec.stim_off_ms)])),
-        "rec_spike_count": targets[0], "pp_count_median": count[0], "pp_count_q05": count[1],
-        "pp_count_q95": count[2], "rec_rest_mV": targets[1], "pp_rest_median": rest[0],
-        "pp_rest_q05": rest[1], "pp_rest_q95": rest[2],
+        "i_amp_nA": float(
+            np.median(rec.i_nA[(rec.t_ms >= rec.stim_on_ms) & (rec.t_ms < rec.stim_off_ms)])
+        ),
+        "rec_spike_count": targets[0],
+        "pp_count_median": count[0],
+        "pp_count_q05": count[1],
+        "pp_count_q95": count[2],
+        "rec_rest_mV": targets[1],
+        "pp_rest_median": rest[0],
+        "pp_rest_q05": rest[1],
+        "pp_rest_q95": rest[2],
         "count_in_90": bool(count[1] <= targets[0] <= count[2]),
         "rest_in_90": bool(rest[1] <= targets[1] <= rest[2]),
         "fit_dt_count_bias": float(np.mean(fit_dt)),
     }
     for name in summary.index:
         row[f"post_mean_{name}"] = float(summary.loc[name, "mean"])
-    return {**row, "max_r_hat": float(summary["r_hat"].max()),
-            "min_unique_fraction": float(smc.unique_fraction.min()),
-            "pp_draws": int(pp["ref"]["spike_count"].size), "wall_time_s": wall,
-            "quick": bool(args.quick)}
+    return {
+        **row,
+        "max_r_hat": float(summary["r_hat"].max()),
+        "min_unique_fraction": float(smc.unique_fraction.min()),
+        "pp_draws": int(pp["ref"]["spike_count"].size),
+        "wall_time_s": wall,
+        "quick": bool(args.quick),
+    }
 
 
 def plot_summary(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.5))
-    for ax, key, label in ((axes[0], "count", "spike count in step"),
-                           (axes[1], "rest", "resting potential (mV)")):
+    for ax, key, label in (
+        (axes[0], "count", "spike count in step"),
+        (axes[1], "rest", "resting potential (mV)"),
+    ):
         rec_key = "rec_spike_count" if key == "count" else "rec_rest_mV"
         x = np.array([r[rec_key] for r in rows], float)
         med = np.array([r[f"pp_{key}_median"] for r in rows])
@@ -389,8 +440,18 @@ def main(argv: list[str] | None = None) -> list[dict]:
     table = pd.DataFrame(rows)
     table.to_csv(args.out / "allen_summary.csv", index=False)
     plot_summary(rows, args.out / "allen_summary.png")
-    cols = ["sweep", "rec_spike_count", "pp_count_median", "pp_count_q05", "pp_count_q95",
-            "rec_rest_mV", "pp_rest_median", "pp_rest_q05", "pp_rest_q95", "wall_time_s"]
+    cols = [
+        "sweep",
+        "rec_spike_count",
+        "pp_count_median",
+        "pp_count_q05",
+        "pp_count_q95",
+        "rec_rest_mV",
+        "pp_rest_median",
+        "pp_rest_q05",
+        "pp_rest_q95",
+        "wall_time_s",
+    ]
     _log(table[cols].to_string(index=False, float_format=lambda x: f"{x:.2f}"))
     _log(f"[allen] total wall time {time.perf_counter() - start:.0f} s")
     return rows

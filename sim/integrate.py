@@ -94,9 +94,7 @@ def _check_params(params, compiled: CompiledModule) -> None:
             try:
                 value = np.asarray(value, dtype=float)
             except (TypeError, ValueError) as err:
-                raise TypeError(
-                    f"params[{pos}][{key!r}] must be numeric, got {p[key]!r}."
-                ) from err
+                raise TypeError(f"params[{pos}][{key!r}] must be numeric, got {p[key]!r}.") from err
         ngroups = int(np.max(group_idx)) + 1 if np.size(group_idx) else 0
         if int(np.size(value)) != ngroups:
             raise ValueError(
@@ -179,8 +177,7 @@ def _time_major_inputs(externals: dict, t_max, delta_t) -> dict:
     t_max_f = _as_time("t_max", t_max)
     if not math.isfinite(t_max_f) or t_max_f < 0:
         raise ValueError(
-            f"t_max must be a finite, non-negative duration in ms, got {t_max!r}; "
-            "e.g. t_max=100.0."
+            f"t_max must be a finite, non-negative duration in ms, got {t_max!r}; e.g. t_max=100.0."
         )
     if isinstance(delta_t, jax.core.Tracer):
         raise TypeError(

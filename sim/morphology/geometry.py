@@ -128,18 +128,14 @@ def compartment_geometry(
     }
 
 
-def cylinder_geometry(
-    radius: float, length: float, ncomp: int
-) -> dict[str, np.ndarray]:
+def cylinder_geometry(radius: float, length: float, ncomp: int) -> dict[str, np.ndarray]:
     """The same quantities for a plain cylinder (NEURON section without 3-D points).
 
     Compartment centres lie on the x axis, starting at the origin.
     """
     ncomp = int(ncomp)
     if not (radius > 0 and length >= 0 and ncomp >= 1):
-        raise ValueError(
-            f"bad cylinder radius={radius}, length={length}, ncomp={ncomp}"
-        )
+        raise ValueError(f"bad cylinder radius={radius}, length={length}, ncomp={ncomp}")
     dx = length / ncomp
     half = (dx / 2.0) / (math.pi * radius * radius)
     centres = (np.arange(ncomp) + 0.5) * dx

@@ -158,8 +158,7 @@ def _integer(tok: str, label: str, lineno: int, what: str) -> int:
     value = _number(tok, label, lineno, what)
     if not value.is_integer() or abs(value) > _MAX_ID:
         raise SwcError(
-            f"{label}, line {lineno}: {what} {tok!r} must be an integer of magnitude"
-            f" <= 2**53"
+            f"{label}, line {lineno}: {what} {tok!r} must be an integer of magnitude <= 2**53"
         )
     return int(value)
 
@@ -309,9 +308,7 @@ def _mark_branch(pix: list, types: list) -> tuple[list, list]:
         if p != i - 1:
             nchild[p] += 0.01
             grand = types[max(pix[p], 0)]
-            if (p > 1 and types[p] != _SOMA and grand == _SOMA) or (
-                p == 0 and types[0] != _SOMA
-            ):
+            if (p > 1 and types[p] != _SOMA and grand == _SOMA) or (p == 0 and types[0] != _SOMA):
                 to_prox[i] = True
                 nchild[p] = 1.0
         if types[p] != types[i]:
@@ -453,10 +450,7 @@ def _output_order(secs: list) -> list:
     before children, else Import3d's own order (which always does)."""
     order = sorted(range(len(secs)), key=lambda i: (secs[i].swc_type, i))
     pos = {id(secs[i]): k for k, i in enumerate(order)}
-    ok = all(
-        secs[i].parent is None or pos[id(secs[i].parent)] < k
-        for k, i in enumerate(order)
-    )
+    ok = all(secs[i].parent is None or pos[id(secs[i].parent)] < k for k, i in enumerate(order))
     return order if ok else list(range(len(secs)))
 
 
@@ -510,9 +504,7 @@ def _split_all(sections: list, max_len: float) -> list:
     return out
 
 
-def build_sections(
-    points: SwcPoints, max_branch_len: float | None = None
-) -> list[Section]:
+def build_sections(points: SwcPoints, max_branch_len: float | None = None) -> list[Section]:
     """Group SWC points into sections exactly as NEURON's Import3d does.
 
     Returns the sections in NEURON's ``h.allsec()`` order (grouped by SWC type in
