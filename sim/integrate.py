@@ -302,14 +302,34 @@ def integrate(
             for k, v in inputs.items()
         }
 
-    def body(state, step_inputs):
-        state = stepper(state, all_params, step_inputs, inds, delta_t)
-        return state, record(state)
-
-    final, recs = nested_checkpoint_scan(body, states0, inputs, lengths)
+    run = _simulation_fn(compiled, solver, voltage_solver, tuple(lengths))
+    final, recs = run(states0, all_params, inputs, inds, delta_t)
     recs = jnp.concatenate([record(states0)[None], recs[:nsteps]]).T
     _report_nans(recs, compiled)
     return (recs, final) if return_states else recs
+
+
+def _simulation_fn(compiled: CompiledModule, solver: str, voltage_solver: str, lengths: tuple):
+    """The jitted time loop of a compiled module, cached so repeated calls do not retrace.
+
+    Parameters, initial states, inputs and the time step are arguments; only the
+    structure (compiled module, solvers, checkpointing) is baked in.
+    """
+    cache = _STEPPERS.setdefault(compiled, {})
+    key = ("run", solver, voltage_solver, lengths)
+    if key not in cache:
+        stepper = _stepper(compiled, solver, voltage_solver)
+        record = _recorder(compiled)
+
+        def run(states0, all_params, inputs, inds, delta_t):
+            def body(state, step_inputs):
+                state = stepper(state, all_params, step_inputs, inds, delta_t)
+                return state, record(state)
+
+            return nested_checkpoint_scan(body, states0, inputs, list(lengths))
+
+        cache[key] = jax.jit(run)
+    return cache[key]
 
 
 _DIVERGED_MV = 1e6  # no membrane potential reaches this; the solver has blown up
