@@ -1,0 +1,69 @@
+"""The flagship CLI end to end (short settings): outputs, parameter names, --resume."""
+
+from __future__ import annotations
+
+import json
+
+import arviz as az
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments import fit_conductances
+
+jax.config.update("jax_enable_x64", True)
+NAMES = {"HH_gNa", "HH_gK", "HH_gLeak"}
+
+
+@pytest.fixture(scope="module")
+def recording_path(tmp_path_factory):
+    from datasets import hh_compartment
+
+    rec = hh_compartment(
+        {"HH_gNa": 0.1, "HH_gK": 0.04, "HH_gLeak": 4e-4}, t_max=12.0, i_delay=2.0, i_dur=8.0, seed=2
+    )
+    return rec.save_npz(tmp_path_factory.mktemp("rec") / "rec.npz")
+
+
+def _run(out, data, *extra):
+    return fit_conductances.main(["--data", str(data), "--out", str(out), *extra])
+
+
+def test_map_fit_writes_named_posterior_and_summary(tmp_path, recording_path):
+    report = _run(tmp_path, recording_path, "--method", "map", "--map-steps", "60")
+    idata = az.from_netcdf(tmp_path / "posterior.nc")
+    assert set(idata.posterior.data_vars) == NAMES
+    assert {"observed_data", "posterior_predictive", "log_likelihood"} <= set(idata.groups())
+    summary = pd.read_csv(tmp_path / "summary.csv", index_col=0)
+    assert NAMES <= set(summary.index)
+    assert json.loads((tmp_path / "run.json").read_text())["method"] == "map"
+    for name in ("trace_rank.png", "pair.png", "posterior_predictive.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    est = idata.posterior.mean(("chain", "draw"))
+    assert abs(float(est["HH_gK"]) - 0.04) / 0.04 < 0.2, report
+
+
+def test_killed_map_fit_resumes_without_loss(tmp_path, recording_path):
+    """Stopping after 30 of 60 steps and resuming gives the uninterrupted result."""
+    _run(tmp_path / "full", recording_path, "--method", "map", "--map-steps", "60")
+    _run(tmp_path / "cut", recording_path, "--method", "map", "--map-steps", "30")
+    _run(tmp_path / "cut", recording_path, "--method", "map", "--map-steps", "60", "--resume")
+    full = az.from_netcdf(tmp_path / "full" / "posterior.nc").posterior
+    resumed = az.from_netcdf(tmp_path / "cut" / "posterior.nc").posterior
+    for name in NAMES:
+        np.testing.assert_allclose(resumed[name].values, full[name].values, rtol=1e-10)
+
+
+def test_svi_fit_runs(tmp_path, recording_path):
+    _run(tmp_path, recording_path, "--method", "svi", "--map-steps", "30", "--svi-steps", "60")
+    idata = az.from_netcdf(tmp_path / "posterior.nc")
+    assert set(idata.posterior.data_vars) == NAMES
+    assert idata.posterior.sizes["draw"] > 100
+
+
+def test_bad_recording_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, v_mV=np.array([-70.0, np.nan, -70.0]), i_nA=np.zeros(3), dt_ms=0.025)
+    with pytest.raises(ValueError, match="NaN"):
+        _run(tmp_path / "out", bad, "--method", "map")
