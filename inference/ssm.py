@@ -217,6 +217,13 @@ class NeuronSSM:
             )
         return y
 
+    def _prepare(self, emissions, noise, method, stimulus, params, param_state):
+        """Validated emissions, dynamax parameters and the input sequence."""
+        if method not in ("ekf", "ukf"):
+            raise ValueError(f"Unknown filter/smoother {method!r}; use 'ekf' or 'ukf'.")
+        y = self._check_emissions(emissions)
+        return y, self.params(noise, params, param_state), self.inputs(stimulus, y.shape[0])
+
     def filter(
         self,
         emissions,
@@ -234,17 +241,13 @@ class NeuronSSM:
         ``output_fields`` limits what is stored per time step (default: filtered and
         predicted means and covariances); ``[]`` keeps memory O(1) in T.
         """
-        y = self._check_emissions(emissions)
-        ssm = self.params(noise, params, param_state)
-        u = self.inputs(stimulus, y.shape[0])
+        y, ssm, u = self._prepare(emissions, noise, method, stimulus, params, param_state)
         fields = FILTER_FIELDS if output_fields is None else list(output_fields)
         if method == "ekf":
             return extended_kalman_filter(ssm, y, inputs=u, output_fields=fields)
-        if method == "ukf":
-            return unscented_kalman_filter(
-                ssm, y, ukf or UKFHyperParams(), inputs=u, output_fields=fields
-            )
-        raise ValueError(f"Unknown filter {method!r}; use 'ekf' or 'ukf'.")
+        return unscented_kalman_filter(
+            ssm, y, ukf or UKFHyperParams(), inputs=u, output_fields=fields
+        )
 
     def smoother(
         self,
@@ -258,14 +261,10 @@ class NeuronSSM:
         ukf: UKFHyperParams | None = None,
     ):
         """Smoothed posterior (dynamax ``PosteriorGSSMSmoothed``)."""
-        y = self._check_emissions(emissions)
-        ssm = self.params(noise, params, param_state)
-        u = self.inputs(stimulus, y.shape[0])
+        y, ssm, u = self._prepare(emissions, noise, method, stimulus, params, param_state)
         if method == "ekf":
             return extended_kalman_smoother(ssm, y, inputs=u)
-        if method == "ukf":
-            return unscented_kalman_smoother(ssm, y, ukf or UKFHyperParams(), inputs=u)
-        raise ValueError(f"Unknown smoother {method!r}; use 'ekf' or 'ukf'.")
+        return unscented_kalman_smoother(ssm, y, ukf or UKFHyperParams(), inputs=u)
 
     def marginal_log_likelihood(self, emissions, noise: NoiseModel, **kwargs):
         """log p(y_{0:T}) under the filter; differentiable w.r.t. parameters and noise."""
