@@ -80,7 +80,7 @@ def parse_args(argv):
     p.add_argument("--warmup", type=int, default=500)
     p.add_argument("--samples", type=int, default=1000)
     p.add_argument("--svi-steps", type=int, default=3000)
-    p.add_argument("--map-steps", type=int, default=300)
+    p.add_argument("--map-steps", type=int, default=400)
     p.add_argument("--obs-std", type=float, default=1.0, help="σ in mV; 0 = infer it")
     p.add_argument("--process-std", default=None, help="Kalman process noise, e.g. v=0.05")
     p.add_argument("--seed", type=int, default=0)

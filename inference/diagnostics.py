@@ -226,9 +226,11 @@ def summarize(idata, truth: dict | None = None, hdi_prob: float = 0.99) -> pd.Da
     """``az.summary`` of the posterior, plus ``truth``/``truth_in_hdi`` columns if `truth`.
 
     ``df.attrs["divergent_fraction"]`` holds the fraction of divergent transitions.
+    Values are not rounded: conductances of 1e-4 S/cm² would otherwise print as 0 and
+    the truth-in-HDI check would compare against rounded bounds.
     """
     names = list(idata.posterior.data_vars)
-    df = az.summary(idata, var_names=names, hdi_prob=hdi_prob)
+    df = az.summary(idata, var_names=names, hdi_prob=hdi_prob, round_to="none")
     if truth:
         flat = _flat_truth(idata, truth)
         lo, hi = [c for c in df.columns if c.startswith("hdi_")][:2]

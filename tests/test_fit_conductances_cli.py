@@ -67,3 +67,13 @@ def test_bad_recording_is_a_clear_error(tmp_path):
     np.savez(bad, v_mV=np.array([-70.0, np.nan, -70.0]), i_nA=np.zeros(3), dt_ms=0.025)
     with pytest.raises(ValueError, match="NaN"):
         _run(tmp_path / "out", bad, "--method", "map")
+
+
+def test_truth_in_hdi_uses_unrounded_bounds():
+    from inference.diagnostics import summarize
+
+    draws = {"HH_gLeak": 4e-4 + 1e-6 * np.random.default_rng(0).normal(size=(2, 200))}
+    idata = az.from_dict(posterior=draws)
+    summary = summarize(idata, truth={"HH_gLeak": 4e-4})
+    assert bool(summary.loc["HH_gLeak", "truth_in_hdi"])
+    assert summary.loc["HH_gLeak", "mean"] > 0
