@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 from numpyro.distributions import constraints
 
-POSITIVE_KEYS = ("radius", "length", "axial_resistivity", "capacitance")
+from sim.modules.parameters import POSITIVE_PARAMS
+
+POSITIVE_KEYS = POSITIVE_PARAMS
 
 
 @dataclass(frozen=True)

@@ -194,6 +194,8 @@ def run_nuts(
     if init not in ("map", "prior"):
         raise ValueError(f"init must be 'map' or 'prior', got {init!r}.")
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / "nuts_state.pkl"
+    if ckpt is not None:
+        ckpt.parent.mkdir(parents=True, exist_ok=True)
     saved = None
     if resume and ckpt is not None and ckpt.exists():
         with open(ckpt, "rb") as fh:
@@ -216,41 +218,18 @@ def run_nuts(
         chain_method=method,
         progress_bar=progress,
     )
-    map_result = saved["map_result"] if saved else None
     if saved is None:
-        init_params = None
-        if init == "map":
-            map_ckpt = None if ckpt is None else ckpt.parent / "map_checkpoint.pkl"
-            if map_ckpt is not None:
-                map_ckpt.parent.mkdir(parents=True, exist_ok=True)
-            map_result = find_map(
-                model,
-                y,
-                seed=seed,
-                progress=progress,
-                checkpoint_path=map_ckpt,
-                resume=resume,
-                **(map_kwargs or {}),
-            )
-            init_params = _chain_inits(map_result, num_chains)
-        _log(f"[nuts] warm-up: {num_warmup} steps x {num_chains} chains ({method})")
-        mcmc.warmup(
-            jax.random.PRNGKey(seed + 1),
+        saved = _warm_up(
+            mcmc,
+            model,
             y,
-            init_params=init_params,
-            extra_fields=EXTRA_FIELDS,
-            collect_warmup=False,
+            init=init,
+            map_kwargs=map_kwargs,
+            seed=seed,
+            ckpt=ckpt,
+            resume=resume,
+            progress=progress,
         )
-        saved = {
-            "state": _to_numpy(mcmc.post_warmup_state),
-            "done": 0,
-            "samples": [],
-            "stats": [],
-            "map_result": map_result,
-        }
-        if ckpt is not None:
-            ckpt.parent.mkdir(parents=True, exist_ok=True)
-            _save_atomic(ckpt, saved)
     while saved["done"] < num_samples:
         n = min(block, num_samples - saved["done"])
         mcmc.num_samples = n
@@ -263,8 +242,49 @@ def run_nuts(
         if ckpt is not None:
             _save_atomic(ckpt, saved)
         _log(f"[nuts] {saved['done']}/{num_samples} draws per chain")
-    cat = lambda parts: {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}  # noqa: E731
-    return NutsResult(cat(saved["samples"]), cat(saved["stats"]), map_result, num_warmup)
+    samples, stats = _concat_blocks(saved["samples"]), _concat_blocks(saved["stats"])
+    return NutsResult(samples, stats, saved["map_result"], num_warmup)
+
+
+def _concat_blocks(parts: list[dict]) -> dict:
+    return {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
+
+
+def _warm_up(mcmc, model, y, *, init, map_kwargs, seed, ckpt, resume, progress) -> dict:
+    """Chain starts (MAP or prior) and NUTS warm-up; returns the first checkpoint."""
+    init_params, map_result = None, None
+    if init == "map":
+        map_ckpt = None if ckpt is None else ckpt.parent / "map_checkpoint.pkl"
+        map_result = find_map(
+            model,
+            y,
+            seed=seed,
+            progress=progress,
+            checkpoint_path=map_ckpt,
+            resume=resume,
+            **(map_kwargs or {}),
+        )
+        init_params = _chain_inits(map_result, mcmc.num_chains)
+    _log(
+        f"[nuts] warm-up: {mcmc.num_warmup} steps x {mcmc.num_chains} chains ({mcmc.chain_method})"
+    )
+    mcmc.warmup(
+        jax.random.PRNGKey(seed + 1),
+        y,
+        init_params=init_params,
+        extra_fields=EXTRA_FIELDS,
+        collect_warmup=False,
+    )
+    saved = {
+        "state": _to_numpy(mcmc.post_warmup_state),
+        "done": 0,
+        "samples": [],
+        "stats": [],
+        "map_result": map_result,
+    }
+    if ckpt is not None:
+        _save_atomic(ckpt, saved)
+    return saved
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,6 @@ old voltage), then mechanism states are advanced with the *new* voltage.
 from __future__ import annotations
 
 import jax.numpy as jnp
-import numpy as np
 
 from sim.core.compiled import CompiledModule
 from sim.core.membrane import (
@@ -104,15 +103,3 @@ def initial_states(stepper: Stepper, comp_states: dict, params: dict) -> dict:
     states = {k: jnp.asarray(v) for k, v in comp_states.items()}
     states["v"] = states["v"][:n]
     return stepper.with_observables(states, params)
-
-
-def numpy_check_finite(params: dict, names) -> None:
-    """Raise if concrete parameter values are NaN where they must not be."""
-    for key in names:
-        val = params[key]
-        try:
-            arr = np.asarray(val)
-        except Exception:  # traced values cannot be checked here
-            return
-        if arr.size and np.any(np.isinf(arr)):
-            raise ValueError(f"Parameter {key!r} contains inf values.")

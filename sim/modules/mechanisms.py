@@ -11,14 +11,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from sim.channels.channel import validate_channel
 from sim.modules.parameters import MORPHOLOGY_PARAMS
-
-
-def check_mechanism(channel) -> None:
-    """Raise a clear error if `channel` is not a usable mechanism instance."""
-    from sim.channels.channel import validate_channel
-
-    validate_channel(channel)
 
 
 class MechanismTableMixin:
@@ -83,7 +77,7 @@ class MechanismTableMixin:
 
     # ----------------------------------------------------------------- insert / delete
     def insert_mechanism(self, channel, sel: np.ndarray) -> None:
-        check_mechanism(channel)
+        validate_channel(channel)
         existing = {ch.name: ch for ch in self._channels}
         if channel.name in existing and type(existing[channel.name]) is not type(channel):
             raise ValueError(

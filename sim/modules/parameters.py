@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 MORPHOLOGY_PARAMS = ("length", "radius", "axial_resistivity", "capacitance")
-POSITIVE_PARAMS = ("length", "radius", "axial_resistivity", "capacitance")
+POSITIVE_PARAMS = MORPHOLOGY_PARAMS  # all morphology parameters must be > 0
 
 
 class ParameterMixin:

@@ -8,8 +8,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sim.core.step import Stepper
-
 
 def build_dynamic_state_utils(module) -> tuple[Callable, Callable, Callable, Callable]:
     """Return ``remove_observables, add_observables, flatten, unflatten`` for `module`.
@@ -23,7 +21,9 @@ def build_dynamic_state_utils(module) -> tuple[Callable, Callable, Callable, Cal
     """
     base = module.base
     compiled = module.compiled()
-    stepper = Stepper(compiled, solver="bwd_euler", voltage_solver="jaxley.dhs")
+    from sim.integrate import _stepper
+
+    stepper = _stepper(compiled, "bwd_euler", "jaxley.dhs")
     with_observables = jax.jit(stepper.with_observables)
     ncomp = compiled.ncomp
     everywhere = np.arange(ncomp)
