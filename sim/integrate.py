@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import warnings
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -14,28 +13,12 @@ import numpy as np
 import pandas as pd
 
 from sim.core.compiled import CompiledModule
-from sim.core.params import (
-    build_all_params,
-    build_initial_states,
-    params_to_pstate,
-    split_overrides,
-)
-from sim.core.step import Stepper, initial_states
-from sim.core.voltage import exp_euler_transition
-from sim.utils.jax_utils import nested_checkpoint_scan
+from sim.core.engine import Engine, Override, engine_for
+from sim.core.params import split_overrides
 
 __all__ = ["integrate", "build_init_and_step_fn", "add_stimuli", "add_clamps"]
 
-_STEPPERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _MAX_STEPS = 2**31 - 1  # more steps cannot be indexed (and would not fit in memory anyway)
-
-
-def _stepper(compiled: CompiledModule, solver: str, voltage_solver: str) -> Stepper:
-    cache = _STEPPERS.setdefault(compiled, {})
-    key = (solver, voltage_solver)
-    if key not in cache:
-        cache[key] = Stepper(compiled, solver=solver, voltage_solver=voltage_solver)
-    return cache[key]
 
 
 def _check_module(module) -> None:
@@ -77,13 +60,16 @@ def _check_params(params, compiled: CompiledModule) -> None:
     if params is None:
         return
     trainables = compiled.trainables
+    if isinstance(params, (list, tuple)) and len(params) == 0:
+        return  # as in Jaxley: without params the values stored in .nodes are used
     if not isinstance(params, (list, tuple)) or len(params) != len(trainables):
         n = len(params) if isinstance(params, (list, tuple)) else "?"
         raise ValueError(
             f"params must be the list of {len(trainables)} dicts returned by "
             f"get_parameters(); got {type(params).__name__} with {n} entries."
         )
-    for pos, ((key, _, group_idx), p) in enumerate(zip(trainables, params)):
+    for pos, (t, p) in enumerate(zip(trainables, params)):
+        key, group_idx = t.key, t.groups
         if not isinstance(p, dict) or key not in p:
             raise ValueError(
                 f"params[{pos}] = {p!r} does not contain the trainable {key!r}; pass the "
@@ -217,19 +203,39 @@ def _check_lengths(inputs: dict) -> int:
     return next(iter(lengths.values()))
 
 
-def _recorder(compiled: CompiledModule) -> Callable[[dict], jnp.ndarray]:
-    states = compiled.rec_states
-    inds = compiled.rec_inds
-    groups = {s: np.flatnonzero(np.asarray(states) == s) for s in dict.fromkeys(states)}
-    order = np.argsort(np.concatenate(list(groups.values()))) if groups else np.zeros(0, int)
+def _train_values(params, compiled: CompiledModule) -> list:
+    """The trainable values in ``get_parameters()`` order (``.nodes`` values if none given)."""
+    if not params:
+        return []  # as in Jaxley: trainables are not applied, the .nodes values are used
+    return [p[t.key] for t, p in zip(compiled.trainables, params)]
 
-    def record(all_states: dict) -> jnp.ndarray:
-        if not groups:
-            return jnp.zeros((0,), all_states["v"].dtype)
-        parts = [all_states[s][inds[pos]] for s, pos in groups.items()]
-        return jnp.concatenate(parts)[order]
 
-    return record
+def _entries(param_state, compiled: CompiledModule) -> list[Override]:
+    """``data_set`` entries as (key, indices, values), validated."""
+    params, states = split_overrides(list(param_state or []), compiled)
+    return [(e["key"], e["indices"], e["val"]) for e in params + states]
+
+
+def _checkpoint_lengths(checkpoint_lengths, nsteps: int) -> tuple[int, ...] | None:
+    if checkpoint_lengths is None:
+        return None
+    try:
+        lengths = tuple(int(x) for x in checkpoint_lengths)
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"checkpoint_lengths must be a list of positive ints, got {checkpoint_lengths!r}."
+        ) from err
+    if not lengths or any(n < 1 for n in lengths):
+        raise ValueError(
+            f"checkpoint_lengths must be positive integers, got {list(checkpoint_lengths)}."
+        )
+    total = int(np.prod(lengths))
+    if total < nsteps:
+        raise ValueError(
+            f"prod(checkpoint_lengths) = {total} is smaller than the {nsteps} time steps; "
+            "choose lengths whose product covers the simulation."
+        )
+    return lengths
 
 
 def integrate(
@@ -242,7 +248,7 @@ def integrate(
     t_max: float | None = None,
     delta_t: float = 0.025,
     solver: str = "bwd_euler",
-    voltage_solver: str = "jaxley.stone",
+    voltage_solver: str = "jaxley.dhs",
     checkpoint_lengths: list[int] | None = None,
     all_states: dict | None = None,
     return_states: bool = False,
@@ -251,7 +257,8 @@ def integrate(
 
     Args:
         module: A ``Compartment``, ``Branch``, ``Cell`` or ``Network`` with recordings.
-        params: Trainable parameters as returned by ``module.get_parameters()``.
+        params: Trainable parameters as returned by ``module.get_parameters()``;
+            without them the values stored in ``.nodes`` are used.
         param_state: Entries returned by ``data_set()`` (applied after ``params``).
         data_stimuli: Output of ``data_stimulate()`` (stimuli that change across calls).
         data_clamps: Output of ``data_clamp()`` (clamps that change across calls).
@@ -261,13 +268,18 @@ def integrate(
         delta_t: Time step (ms).
         solver: ``"bwd_euler"`` (NEURON's default), ``"crank_nicolson"``,
             ``"fwd_euler"`` or ``"exp_euler"``.
-        voltage_solver: Linear solver for the implicit schemes: ``"jaxley.stone"``,
-            ``"jaxley.dhs"`` (level-parallel elimination), ``"jaxley.thomas"``
-            (sequential Hines elimination, as in NEURON), or our names
-            ``"levels"``, ``"hines"``, ``"dense"``.
-        checkpoint_lengths: Nested gradient-checkpointing lengths; their product must
-            be >= the number of steps (the simulation runs that many steps and is
-            truncated afterwards).
+        voltage_solver: Linear solver for the implicit schemes. ``"jaxley.dhs"``
+            (default) and ``"jaxley.stone"`` pick the fastest for the backend:
+            parallel elimination of unbranched segments, then the junctions
+            sequentially on CPU or level by level on GPU (``"jaxley.dhs.cpu"`` /
+            ``"jaxley.dhs.gpu"`` force one); ``"jaxley.thomas"`` is node-by-node
+            Hines elimination as in NEURON; also ``"jax.sparse"``/``"dense"``,
+            ``"levels"``, ``"segments"``, ``"hines"``. All give the same result
+            to round-off.
+        checkpoint_lengths: Nested gradient-checkpointing lengths, e.g. ``[80, 100]``
+            for 8000 steps: under ``jax.grad`` only the states at chunk boundaries
+            are stored and each chunk is recomputed. Their product must be >= the
+            number of steps; no extra steps are simulated.
         all_states: Initial states returned by an earlier ``return_states=True`` run;
             they override (trainable) initial states.
         return_states: Also return the final states.
@@ -283,53 +295,20 @@ def integrate(
     inputs = _time_major_inputs(externals, t_max, delta_t)
     nsteps = _check_lengths(inputs)
     inds = {k: jnp.asarray(external_inds.get(k, np.zeros(0, np.int64))) for k in inputs}
-
-    stepper = _stepper(compiled, solver, voltage_solver)
-    init_fn = _make_init_fn(compiled, stepper, solver)
-    states0, all_params = init_fn(params or [], all_states, param_state, delta_t)
-    record = _recorder(compiled)
-
-    lengths = [nsteps] if checkpoint_lengths is None else [int(x) for x in checkpoint_lengths]
-    total = int(np.prod(lengths))
-    if total < nsteps:
-        raise ValueError(
-            f"prod(checkpoint_lengths) = {total} is smaller than the {nsteps} time steps; "
-            "choose lengths whose product covers the simulation."
-        )
-    if total > nsteps:
-        inputs = {
-            k: jnp.concatenate([v, jnp.zeros((total - nsteps, v.shape[1]), v.dtype)])
-            for k, v in inputs.items()
-        }
-
-    run = _simulation_fn(compiled, solver, voltage_solver, tuple(lengths))
-    final, recs = run(states0, all_params, inputs, inds, delta_t)
-    recs = jnp.concatenate([record(states0)[None], recs[:nsteps]]).T
+    lengths = _checkpoint_lengths(checkpoint_lengths, nsteps)
+    engine = engine_for(compiled, solver, voltage_solver)
+    recs, final = engine.run(
+        _train_values(params, compiled),
+        _entries(param_state, compiled),
+        all_states,
+        inputs,
+        inds,
+        delta_t,
+        checkpoint_lengths=lengths,
+        return_states=return_states,
+    )
     _report_nans(recs, compiled)
     return (recs, final) if return_states else recs
-
-
-def _simulation_fn(compiled: CompiledModule, solver: str, voltage_solver: str, lengths: tuple):
-    """The jitted time loop of a compiled module, cached so repeated calls do not retrace.
-
-    Parameters, initial states, inputs and the time step are arguments; only the
-    structure (compiled module, solvers, checkpointing) is baked in.
-    """
-    cache = _STEPPERS.setdefault(compiled, {})
-    key = ("run", solver, voltage_solver, lengths)
-    if key not in cache:
-        stepper = _stepper(compiled, solver, voltage_solver)
-        record = _recorder(compiled)
-
-        def run(states0, all_params, inputs, inds, delta_t):
-            def body(state, step_inputs):
-                state = stepper(state, all_params, step_inputs, inds, delta_t)
-                return state, record(state)
-
-            return nested_checkpoint_scan(body, states0, inputs, list(lengths))
-
-        cache[key] = jax.jit(run)
-    return cache[key]
 
 
 _DIVERGED_MV = 1e6  # no membrane potential reaches this; the solver has blown up
@@ -360,26 +339,63 @@ def _report_nans(recs, compiled: CompiledModule) -> None:
         )
 
 
-def _make_init_fn(compiled: CompiledModule, stepper: Stepper, solver: str):
+def _order_inputs(externals: dict, external_inds: dict) -> tuple[dict, dict]:
+    """Accept (externals, external_inds) in either order: the seed docs disagree.
+
+    ``build_init_and_step_fn``'s signature lists ``external_inds`` first, its
+    example passes ``externals`` first; index arrays are integers, values floats.
+    """
+    externals = dict(externals or {})
+    external_inds = dict(external_inds or {})
+    values = [v for v in externals.values() if jnp.size(v)]
+    inds = [v for v in external_inds.values() if jnp.size(v)]
+    if values and inds:
+        v_int = all(jnp.issubdtype(jnp.asarray(x).dtype, jnp.integer) for x in values)
+        i_float = all(jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating) for x in inds)
+        if v_int and i_float:
+            externals, external_inds = external_inds, externals
+    for key in externals:
+        if key not in external_inds:
+            raise ValueError(f"External input {key!r} has no entry in external_inds.")
+    return externals, external_inds
+
+
+def make_init_fn(compiled: CompiledModule, engine: Engine):
+    """The seed API's ``init_fn`` for one engine (also used by module helpers)."""
+
     def init_fn(params, all_states=None, param_state=None, delta_t=0.025):
         _check_delta_t(delta_t)
         _check_params(params, compiled)
-        pstate = params_to_pstate(params, compiled) + list(param_state or [])
-        param_entries, state_entries = split_overrides(pstate, compiled)
-        all_params = build_all_params(compiled, param_entries)
-        if solver == "exp_euler":
-            custom = compiled.exp_euler_transition
-            all_params["exp_euler_transition"] = (
-                jnp.asarray(custom)
-                if custom is not None
-                else exp_euler_transition(compiled.graph, all_params, delta_t)
-            )
+        overrides = engine.overrides(
+            _train_values(params, compiled), _entries(param_state, compiled)
+        )
+        state, step_params, all_params = engine.initial(overrides, all_states, delta_t)
+        if engine.scheme.needs_transition:
+            all_params["exp_euler_transition"] = engine.transition(all_params, delta_t)
         if all_states is None:
-            comp_states = build_initial_states(compiled, state_entries)
-            all_states = initial_states(stepper, comp_states, all_params)
+            all_states = engine.user_states(state, step_params)
         return all_states, all_params
 
     return init_fn
+
+
+def make_step_fn(engine: Engine):
+    """The seed API's ``step_fn`` for one engine."""
+
+    def step_fn(all_states, all_params, externals, external_inds=None, delta_t=0.025):
+        _check_delta_t(delta_t)
+        externals, external_inds = _order_inputs(externals, external_inds)
+        for key, val in externals.items():
+            if jnp.ndim(val) > 1:
+                raise ValueError(
+                    f"externals[{key!r}] has shape {jnp.shape(val)}; step_fn needs the "
+                    f"inputs of one time step, e.g. externals[{key!r}][:, step]."
+                )
+        externals = {k: jnp.asarray(v) for k, v in externals.items()}
+        inds = {k: jnp.asarray(external_inds[k]) for k in externals}
+        return engine.user_step(all_states, all_params, externals, inds, delta_t)
+
+    return step_fn
 
 
 def build_init_and_step_fn(
@@ -390,24 +406,9 @@ def build_init_and_step_fn(
 
     ``init_fn`` returns ``(all_states, all_params)``. ``step_fn`` advances all
     states by one step; ``externals`` holds the inputs *at this step* (shape
-    ``(n_inputs,)`` per key, e.g. ``module.externals["i"][:, step]``).
+    ``(n_inputs,)`` per key, e.g. ``module.externals["i"][:, step]``). It is jitted.
     """
     _check_module(module)
     compiled = module.compiled()
-    stepper = _stepper(compiled, solver, voltage_solver)
-    init_fn = _make_init_fn(compiled, stepper, solver)
-    jitted_step = jax.jit(stepper.__call__)
-
-    def step_fn(all_states, all_params, externals, external_inds=None, delta_t=0.025):
-        _check_delta_t(delta_t)
-        for key, val in (externals or {}).items():
-            if jnp.ndim(val) > 1:
-                raise ValueError(
-                    f"externals[{key!r}] has shape {jnp.shape(val)}; step_fn needs the "
-                    f"inputs of one time step, e.g. externals[{key!r}][:, step]."
-                )
-        externals = {k: jnp.asarray(v) for k, v in (externals or {}).items()}
-        inds = {k: jnp.asarray(v) for k, v in (external_inds or {}).items()}
-        return jitted_step(all_states, all_params, externals, inds, delta_t)
-
-    return init_fn, step_fn
+    engine = engine_for(compiled, solver, voltage_solver)
+    return make_init_fn(compiled, engine), make_step_fn(engine)

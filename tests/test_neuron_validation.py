@@ -24,7 +24,7 @@ from sim.channels import HH  # noqa: E402
 pytestmark = pytest.mark.neuron
 pytest.importorskip("neuron")
 
-import neuron_utils as nu  # noqa: E402  (tests/ is on sys.path under pytest)
+from tests import neuron_utils as nu  # noqa: E402
 
 DT = 0.025
 MAE_BOUND = 0.05  # mV, acceptance criterion (mean over time of |dV|, every recording)

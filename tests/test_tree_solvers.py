@@ -13,6 +13,7 @@ from hypothesis import strategies as st  # noqa: E402
 from sim.solvers import (  # noqa: E402
     DenseTreeSolver,
     LevelTreeSolver,
+    SegmentTreeSolver,
     SequentialTreeSolver,
     TreeSolver,
     solver_from_name,
@@ -31,6 +32,12 @@ SOLVER_FACTORIES = {
         p, max_unrolled_levels=0, max_gather_children=0
     ),
     "levels_mixed": lambda p: LevelTreeSolver(p, max_unrolled_levels=64, max_gather_children=1),
+    "segments": SegmentTreeSolver,
+    "segments_scan": lambda p: SegmentTreeSolver(p, max_unrolled_rounds=0),
+    "segments_levels": lambda p: SegmentTreeSolver(p, junction_solver=LevelTreeSolver),
+    "segments_forced": lambda p: SegmentTreeSolver(
+        p, force_junction=np.arange(len(p)) % 3 == 0, junction_solver=DenseTreeSolver
+    ),
 }
 
 
@@ -329,8 +336,12 @@ def test_vmap_over_batch(solver):
 @pytest.mark.parametrize(
     ("name", "cls"),
     [
-        ("jaxley.stone", LevelTreeSolver),
-        ("jaxley.dhs", LevelTreeSolver),
+        ("jaxley.stone", SegmentTreeSolver),
+        ("jaxley.dhs", SegmentTreeSolver),
+        ("jaxley.dhs.cpu", SegmentTreeSolver),
+        ("jaxley.dhs.gpu", SegmentTreeSolver),
+        ("segments", SegmentTreeSolver),
+        ("jax.sparse", DenseTreeSolver),
         ("levels", LevelTreeSolver),
         ("jaxley.thomas", SequentialTreeSolver),
         ("hines", SequentialTreeSolver),

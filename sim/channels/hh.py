@@ -1,11 +1,14 @@
 """Hodgkin-Huxley channel with the rate functions of NEURON's built-in ``hh.mod``."""
 
+import math
+
 import jax.numpy as jnp
+from jax import lax
 
 from sim.channels.channel import Channel
-from sim.solver_gate import save_exp, solve_gate_exponential
+from sim.solver_gate import solve_gate_exponential
 
-__all__ = ["HH", "vtrap"]
+__all__ = ["HH", "hh_rates", "vtrap"]
 
 _VTRAP_EPS = 1e-6  # |x/y| below which NEURON switches to the series expansion
 
@@ -35,6 +38,54 @@ def vtrap(x, y):
     regular = x_safe / jnp.expm1(jnp.minimum(u_safe, 20.0))
     series = y * (1.0 - u / 2.0)
     return jnp.where(near, series, regular)
+
+
+_SERIES_EPS = 1e-3  # |u| below which hh_rates uses the series of u / (exp(u) - 1)
+_E_HALF, _E_MINUS_1_5 = math.exp(0.5), math.exp(-1.5)
+
+
+def _trap(x, y, e):
+    """``x / (e - 1)`` with ``e = exp(x / y)`` given, and its series near ``x = 0``.
+
+    Outside ``|x / y| < 1e-3`` this is hh.mod's own formula; inside, the series
+    ``y (1 - u/2 + u²/12 - u⁴/720)`` (error < 1e-22 relative) keeps value and
+    gradient exact where ``e - 1`` cancels.
+    """
+    u = x / y
+    near = jnp.abs(u) < _SERIES_EPS
+    u2 = u * u
+    series = y * (1.0 - 0.5 * u + u2 / 12.0 - u2 * u2 / 720.0)
+    return jnp.where(near, series, x / jnp.where(near, 2.0, e - 1.0))
+
+
+def hh_rates(v):
+    """All six HH rates (1/ms) at ``v`` from two exponentials.
+
+    Returns ``(alpha_m, beta_m, alpha_h, beta_h, alpha_n, beta_n)`` of NEURON's
+    hh.mod at 6.3 °C. The exponentials of hh.mod share two bases:
+    ``exp(-(v + 40) / 10)`` (times constants for the ``-(v + 35) / 10`` and
+    ``-(v + 55) / 10`` terms) and ``w = exp(-(v + 65) / 720)``, whose powers 40, 36
+    and 9 are the ``/18``, ``/20`` and ``/80`` terms (by repeated squaring: a
+    relative error of a few 1e-15). Exponents are capped as in
+    :func:`sim.solver_gate.save_exp`, so nothing overflows; the caps bind only
+    below -235 mV.
+    """
+    a = jnp.exp(jnp.minimum(-(v + 40.0) / 10.0, 20.0))
+    w = jnp.exp(jnp.minimum(-(v + 65.0) / 720.0, 0.5))
+    # Materialise the two exponentials once: without the barrier XLA fuses (and so
+    # recomputes) them into each of the three gate updates.
+    a, w = lax.optimization_barrier((a, w))
+    w2 = w * w
+    w4 = w2 * w2
+    w9 = w4 * w4 * w
+    w36 = (w9 * w9) * (w9 * w9)
+    alpha_m = 0.1 * _trap(-(v + 40.0), 10.0, a)
+    beta_m = 4.0 * (w36 * w4)
+    alpha_h = 0.07 * w36
+    beta_h = 1.0 / (a * _E_HALF + 1.0)
+    alpha_n = 0.01 * _trap(-(v + 55.0), 10.0, a * _E_MINUS_1_5)
+    beta_n = 0.125 * w9
+    return alpha_m, beta_m, alpha_h, beta_h, alpha_n, beta_n
 
 
 class HH(Channel):
@@ -68,10 +119,11 @@ class HH(Channel):
     def update_states(self, states, dt, v, params):
         """Advance ``m``, ``h`` and ``n`` exactly over ``dt`` at fixed ``v``."""
         p = self._name
+        am, bm, ah, bh, an, bn = hh_rates(v)
         return {
-            f"{p}_m": solve_gate_exponential(states[f"{p}_m"], dt, *self.m_gate(v)),
-            f"{p}_h": solve_gate_exponential(states[f"{p}_h"], dt, *self.h_gate(v)),
-            f"{p}_n": solve_gate_exponential(states[f"{p}_n"], dt, *self.n_gate(v)),
+            f"{p}_m": solve_gate_exponential(states[f"{p}_m"], dt, am, bm),
+            f"{p}_h": solve_gate_exponential(states[f"{p}_h"], dt, ah, bh),
+            f"{p}_n": solve_gate_exponential(states[f"{p}_n"], dt, an, bn),
         }
 
     def compute_current(self, states, v, params):
@@ -90,29 +142,20 @@ class HH(Channel):
     def init_state(self, states, v, params, delta_t):
         """Steady state ``alpha / (alpha + beta)`` of each gate at voltage ``v``."""
         p = self._name
-        out = {}
-        for key, gate in (("m", self.m_gate), ("h", self.h_gate), ("n", self.n_gate)):
-            alpha, beta = gate(v)
-            out[f"{p}_{key}"] = alpha / (alpha + beta)
-        return out
+        am, bm, ah, bh, an, bn = hh_rates(v)
+        return {f"{p}_m": am / (am + bm), f"{p}_h": ah / (ah + bh), f"{p}_n": an / (an + bn)}
 
     @staticmethod
     def m_gate(v):
         """Opening and closing rates (1/ms) of the sodium activation gate."""
-        alpha = 0.1 * vtrap(-(v + 40.0), 10.0)
-        beta = 4.0 * save_exp(-(v + 65.0) / 18.0)
-        return alpha, beta
+        return hh_rates(v)[0:2]
 
     @staticmethod
     def h_gate(v):
         """Opening and closing rates (1/ms) of the sodium inactivation gate."""
-        alpha = 0.07 * save_exp(-(v + 65.0) / 20.0)
-        beta = 1.0 / (save_exp(-(v + 35.0) / 10.0) + 1.0)
-        return alpha, beta
+        return hh_rates(v)[2:4]
 
     @staticmethod
     def n_gate(v):
         """Opening and closing rates (1/ms) of the potassium activation gate."""
-        alpha = 0.01 * vtrap(-(v + 55.0), 10.0)
-        beta = 0.125 * save_exp(-(v + 65.0) / 80.0)
-        return alpha, beta
+        return hh_rates(v)[4:6]

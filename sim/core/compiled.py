@@ -1,124 +1,232 @@
-"""Compile a (mutable, pandas-backed) module into immutable arrays for simulation.
+"""Compile a (mutable, pandas-backed) module into an immutable, typed model.
 
 Everything the simulation needs is extracted here, once, in numpy: the
-compartment graph (a forest over compartments + branch points), the
-compartments each mechanism lives in, base parameter/state values, trainable
-index maps and the recording layout. Traced code only ever sees these arrays.
+compartment graph, an *internal node order* chosen for the voltage solver, the
+mechanisms with the positions they live at, the packed state layout, trainable
+parameters, recordings and baked-in inputs. Traced code only ever sees these
+arrays; the :class:`CompiledModule` is a static pytree (no leaves), hashed by
+identity, so it can be closed over or passed to ``jax.jit`` without retracing.
+
+Internal order: compartments ``0..ncomp-1`` come first, branch points last, and
+within the compartments the round-major order of
+:class:`sim.solvers.segments.SegmentTreeSolver` (the default voltage solver
+then works on contiguous slices). Every per-compartment array inside the step
+is in internal order; conversion to the user's (global compartment index) order
+happens only at the API surface.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
+import jax
 import numpy as np
 
+from sim.core.graph import Graph, build_graph
+from sim.core.index import Index
+from sim.core.mechanism import CompartmentMechanism, StateView
+from sim.solvers.segments import SegmentTreeSolver
+
+__all__ = [
+    "CompiledModule",
+    "StateSlot",
+    "Trainable",
+    "RecordingSpec",
+    "compile_module",
+    "GEOMETRY_KEYS",
+]
+
 GEOMETRY_KEYS = ("area_factor", "ri_lower_factor", "ri_upper_factor")
-LOWER, UPPER = 0, 1
 
 
 @dataclass(frozen=True, eq=False)
-class MechanismSlot:
-    """A mechanism and the compartments it is inserted in (``None``: all of them)."""
+class StateSlot:
+    """A mechanism state key and the compartments where it exists.
 
-    mechanism: object
-    comps: np.ndarray | None
-
-
-@dataclass(frozen=True, eq=False)
-class Graph:
-    """The compartment graph as a forest over ``ncomp + nbranchpoints`` nodes.
-
-    The axial resistance between node ``i`` and ``parent[i]`` is the sum of one or
-    two compartment half-resistances: half ``half_a[i]`` (0: lower, 1: upper) of
-    compartment ``comp_a[i]``, plus half ``half_b[i]`` of ``comp_b[i]`` if
-    ``comp_b[i] >= 0``.
+    Inside the step the key is one packed array over ``index`` (no NaN padding).
     """
 
-    ncomp: int
-    nbranchpoints: int
-    parent: np.ndarray
-    comp_a: np.ndarray
-    half_a: np.ndarray
-    comp_b: np.ndarray
-    half_b: np.ndarray
+    key: str
+    index: Index  # internal compartment positions
+    comps: np.ndarray  # the same compartments, global indices (user order)
+
+
+@dataclass(frozen=True, eq=False)
+class Trainable:
+    """A trainable parameter (or initial state) made by ``make_trainable``.
+
+    ``value[groups[k]]`` is assigned to compartment ``comps[k]`` (global index).
+    """
+
+    key: str
+    kind: Literal["param", "state"]
+    comps: np.ndarray
+    groups: np.ndarray
+    init: np.ndarray
 
     @property
-    def nnodes(self) -> int:
-        return self.ncomp + self.nbranchpoints
+    def num_values(self) -> int:
+        return int(self.groups.max()) + 1 if self.groups.size else 0
+
+
+@dataclass(frozen=True, eq=False)
+class RecordingSpec:
+    """Recorded quantities, grouped by source so that each group is one gather.
+
+    ``sources[g]`` is ``("v", -1)``, ``("state", slot)`` or ``("current", slot)``;
+    ``positions[g]`` indexes the source array (internal compartment positions,
+    or positions within a packed state array); ``rows[g]`` are the recording
+    rows it fills. ``order`` puts the concatenated groups back in row order.
+    """
+
+    sources: tuple[tuple[str, int], ...]
+    positions: tuple[np.ndarray, ...]
+    rows: tuple[np.ndarray, ...]
+    order: np.ndarray
+    states: tuple[str, ...]
+    comps: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.states)
 
 
 @dataclass(frozen=True, eq=False)
 class CompiledModule:
-    """Immutable, simulation-ready description of a module."""
+    """Immutable, simulation-ready description of a module (see the module docstring)."""
 
     graph: Graph
-    mechanisms: tuple[MechanismSlot, ...]
+    internal: Graph
+    order: np.ndarray
+    position: np.ndarray
+    mechanisms: tuple[CompartmentMechanism, ...]
+    state_slots: tuple[StateSlot, ...]
     param_keys: tuple[str, ...]
     state_keys: tuple[str, ...]
     current_names: tuple[str, ...]
-    current_comps: dict[str, np.ndarray]
-    base_params: dict[str, np.ndarray]
-    base_states: dict[str, np.ndarray]
-    trainables: tuple[tuple[str, np.ndarray, np.ndarray], ...]
-    rec_states: tuple[str, ...]
-    rec_inds: np.ndarray
-    externals: dict[str, np.ndarray]
-    external_inds: dict[str, np.ndarray]
+    current_index: tuple[Index, ...]
+    base_params: Mapping[str, np.ndarray]
+    base_states: Mapping[str, np.ndarray]
+    trainables: tuple[Trainable, ...]
+    recordings: RecordingSpec
+    externals: Mapping[str, np.ndarray]
+    external_inds: Mapping[str, np.ndarray]
     exp_euler_transition: np.ndarray | None
 
     @property
     def ncomp(self) -> int:
         return self.graph.ncomp
 
+    @property
+    def nnodes(self) -> int:
+        return self.graph.nnodes
 
-def build_graph(nodes, branch_parents: np.ndarray, branch_parent_x: np.ndarray) -> Graph:
-    """Build the compartment forest from per-compartment branch indices and the branch tree."""
-    branch_of = nodes["global_branch_index"].to_numpy()
-    nbranches = int(branch_of.max()) + 1
-    order = np.lexsort((nodes["local_comp_index"].to_numpy(), branch_of))
-    comps_of = [order[branch_of[order] == b] for b in range(nbranches)]
+    @property
+    def rec_states(self) -> tuple[str, ...]:
+        return self.recordings.states
+
+    @property
+    def rec_inds(self) -> np.ndarray:
+        return self.recordings.comps
+
+    def slot_of(self, key: str) -> int:
+        """Position of a mechanism state key in ``state_slots``."""
+        for k, slot in enumerate(self.state_slots):
+            if slot.key == key:
+                return k
+        raise KeyError(key)
+
+    def presence(self, key: str) -> np.ndarray:
+        """Global indices of the compartments where a state key exists, ascending."""
+        if key == "v":
+            return np.arange(self.ncomp)
+        return np.sort(self.state_slots[self.slot_of(key)].comps)
+
+
+jax.tree_util.register_static(CompiledModule)
+
+
+def internal_order(graph: Graph) -> np.ndarray:
+    """Internal node order: compartments in the segment solver's order, then branch points."""
+    is_bp = np.arange(graph.nnodes) >= graph.ncomp
+    # Branch points are forced junctions; junctions come last, ascending, so the
+    # branch points (numbered after all compartments) end up last.
+    order = SegmentTreeSolver.preferred_order(graph.parent, force_junction=is_bp)
+    if np.any(order[: graph.ncomp] >= graph.ncomp):  # pragma: no cover - invariant
+        raise RuntimeError("internal order must put compartments first")
+    return order
+
+
+def _mechanisms(
+    base, position: np.ndarray, slots: tuple[StateSlot, ...], currents: tuple[str, ...]
+):
+    """Bind every inserted channel to its compartments and state views."""
+    nodes = base.nodes
     ncomp = len(nodes)
-    parent = [-1] * ncomp
-    edge = [(-1, 0, -1, 0)] * ncomp
-    bp_nodes: dict[tuple[int, int], int] = {}
-    bp_parent: list[int] = []
-    bp_edge: list[tuple[int, int, int, int]] = []
+    out = []
+    for ch in base._channels:
+        user = np.flatnonzero(nodes[ch.name].to_numpy(dtype=bool))
+        internal = np.sort(position[user])
+        index = Index.of(internal, ncomp)
+        owned, visible = [], []
+        for k, slot in enumerate(slots):
+            if slot.key in ch.channel_states:
+                owned.append(StateView(slot.key, k, index.within(slot.index)))
+            elif np.isin(internal, slot.index.positions).all():
+                visible.append(StateView(slot.key, k, index.within(slot.index)))
+        out.append(
+            CompartmentMechanism(
+                kernel=ch,
+                index=index,
+                comps=_user_of(internal, position),
+                param_keys=tuple(ch.channel_params),
+                owned=tuple(owned),
+                visible=tuple(visible),
+                current_slot=currents.index(ch.current_name),
+            )
+        )
+    return tuple(out)
 
-    def junction(p: int, end: int) -> int:
-        key = (p, end)
-        if key not in bp_nodes:
-            bp_nodes[key] = ncomp + len(bp_nodes)
-            anchor = comps_of[p][-1] if end == 1 else comps_of[p][0]
-            bp_parent.append(int(anchor))
-            bp_edge.append((int(anchor), UPPER if end == 1 else LOWER, -1, 0))
-        return bp_nodes[key]
 
-    for b in range(nbranches):
-        comps = comps_of[b]
-        for k in range(1, len(comps)):
-            parent[comps[k]] = int(comps[k - 1])
-            edge[comps[k]] = (int(comps[k - 1]), UPPER, int(comps[k]), LOWER)
-        p = int(branch_parents[b]) if b < len(branch_parents) else -1
-        if p < 0:
-            continue
-        x = float(branch_parent_x[b])
-        if x >= 1.0 or x <= 0.0:
-            parent[comps[0]] = junction(p, 1 if x >= 1.0 else 0)
+def _user_of(internal: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """Global compartment indices of internal positions."""
+    order = np.empty_like(position)
+    order[position] = np.arange(position.size)
+    return order[internal]
+
+
+def _recordings(base, position, slots, currents) -> RecordingSpec:
+    rec = base.recordings
+    states = tuple(rec["state"].astype(str).tolist())
+    comps = rec["rec_index"].to_numpy(dtype=np.int64)
+    slot_of = {s.key: k for k, s in enumerate(slots)}
+    lookups = {}
+    for k, slot in enumerate(slots):
+        table = np.full(position.size, -1, dtype=np.int64)
+        table[slot.index.positions] = np.arange(len(slot.index))
+        lookups[k] = table
+    groups: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for row, (state, comp) in enumerate(zip(states, comps)):
+        pos = int(position[comp])
+        if state == "v":
+            source, where = ("v", -1), pos
+        elif state in slot_of:
+            source, where = ("state", slot_of[state]), int(lookups[slot_of[state]][pos])
         else:
-            pcomps = comps_of[p]
-            parent[comps[0]] = int(pcomps[min(int(x * len(pcomps)), len(pcomps) - 1)])
-        edge[comps[0]] = (int(comps[0]), LOWER, -1, 0)
-
-    parent_all = np.asarray(parent + bp_parent, dtype=np.int64)
-    edges = np.asarray(edge + bp_edge, dtype=np.int64).reshape(-1, 4)
-    return Graph(
-        ncomp=ncomp,
-        nbranchpoints=len(bp_parent),
-        parent=parent_all,
-        comp_a=edges[:, 0],
-        half_a=edges[:, 1],
-        comp_b=edges[:, 2],
-        half_b=edges[:, 3],
+            source, where = ("current", currents.index(state)), pos
+        groups.setdefault(source, []).append((row, where))
+    sources = tuple(groups)
+    rows = tuple(np.asarray([r for r, _ in groups[s]], dtype=np.int64) for s in sources)
+    positions = tuple(np.asarray([w for _, w in groups[s]], dtype=np.int64) for s in sources)
+    flat = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    return RecordingSpec(
+        sources=sources,
+        positions=positions,
+        rows=rows,
+        order=np.argsort(flat),
+        states=states,
+        comps=comps,
     )
 
 
@@ -128,36 +236,54 @@ def compile_module(module) -> CompiledModule:
     nodes = base.nodes
     ncomp = len(nodes)
     graph = build_graph(nodes, np.asarray(base.branch_parents), np.asarray(base.branch_parent_x))
-    slots = []
-    for ch in base._channels:
-        mask = nodes[ch.name].to_numpy(dtype=bool)
-        slots.append(MechanismSlot(ch, None if mask.all() else np.flatnonzero(mask)))
-    param_keys = tuple(base.param_keys()) + GEOMETRY_KEYS
+    order = internal_order(graph)
+    position = np.empty_like(order)
+    position[order] = np.arange(order.size)
+    comp_position = position[:ncomp]
+
     state_keys = tuple(base.state_keys())
+    everywhere = np.arange(ncomp)
+    slots = []
+    for key in state_keys[1:]:
+        user = everywhere[base.key_present(key, everywhere)]
+        internal = np.sort(comp_position[user])
+        slots.append(StateSlot(key, Index.of(internal, ncomp), _user_of(internal, comp_position)))
+    slots_t = tuple(slots)
     current_names = tuple(base.current_names())
-    current_comps = {}
+    current_index = []
     for name in current_names:
         mask = np.zeros(ncomp, dtype=bool)
         for ch in base._channels:
             if ch.current_name == name:
                 mask |= nodes[ch.name].to_numpy(dtype=bool)
-        current_comps[name] = np.flatnonzero(mask)
+        current_index.append(Index.of(np.sort(comp_position[np.flatnonzero(mask)]), ncomp))
+    param_keys = tuple(base.param_keys()) + GEOMETRY_KEYS
+    trainables = tuple(
+        Trainable(
+            key=t["key"],
+            kind="state" if t["key"] in state_keys else "param",
+            comps=np.asarray(t["comp_idx"], dtype=np.int64),
+            groups=np.asarray(t["group_idx"], dtype=np.int64),
+            init=np.asarray(t["init"], dtype=float),
+        )
+        for t in base.trainables
+    )
     transition = base.solver_customizers.get("exp_euler_transition")
     return CompiledModule(
         graph=graph,
-        mechanisms=tuple(slots),
+        internal=graph.renumbered(order),
+        order=order,
+        position=position,
+        mechanisms=_mechanisms(base, comp_position, slots_t, current_names),
+        state_slots=slots_t,
         param_keys=param_keys,
         state_keys=state_keys,
         current_names=current_names,
-        current_comps=current_comps,
+        current_index=tuple(current_index),
         base_params={k: nodes[k].to_numpy(dtype=float).copy() for k in param_keys},
         base_states={k: nodes[k].to_numpy(dtype=float).copy() for k in state_keys},
-        trainables=tuple(
-            (t["key"], np.asarray(t["comp_idx"]), np.asarray(t["group_idx"]))
-            for t in base.trainables
-        ),
-        rec_states=tuple(base.recordings["state"].astype(str).tolist()),
-        rec_inds=base.recordings["rec_index"].to_numpy(dtype=np.int64),
+        trainables=trainables,
+        recordings=_recordings(base, comp_position, slots_t, current_names),
         externals={k: np.asarray(v) for k, v in base.externals.items()},
         external_inds={k: np.asarray(v) for k, v in base.external_inds.items()},
         exp_euler_transition=None if transition is None else np.asarray(transition),

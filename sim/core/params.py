@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from sim.core.compiled import CompiledModule, Graph
+from sim.core.compiled import CompiledModule
+from sim.core.graph import Graph
 
 UM2_MA_PER_CM2_TO_NA = 1e-2  # (mA/cm²) * µm² -> nA
 UF_PER_CM2_UM2_TO_NA_MS_PER_MV = 1e-5  # (µF/cm²) * µm² -> nA·ms/mV
@@ -32,24 +34,31 @@ def params_to_pstate(params: list[dict[str, Any]], compiled: CompiledModule) -> 
             f"{len(params) if hasattr(params, '__len__') else '?'} entries."
         )
     pstate = []
-    for (key, comp_idx, group_idx), p in zip(compiled.trainables, params):
-        if not isinstance(p, dict) or key not in p:
+    for t, p in zip(compiled.trainables, params):
+        if not isinstance(p, dict) or t.key not in p:
             raise ValueError(
-                f"Trainable entry {p!r} does not contain {key!r}; keep the order of "
+                f"Trainable entry {p!r} does not contain {t.key!r}; keep the order of "
                 "get_parameters()."
             )
-        value = jnp.asarray(p[key]).reshape(-1)
-        pstate.append({"key": key, "indices": comp_idx, "val": value[group_idx]})
+        value = jnp.asarray(p[t.key]).reshape(-1)
+        pstate.append({"key": t.key, "indices": t.comps, "val": value[t.groups]})
     return pstate
 
 
-def _apply(table: dict, entry: dict) -> None:
-    key = entry["key"]
-    idx = np.asarray(entry["indices"]).reshape(-1)
-    val = jnp.asarray(entry["val"])
+def apply_entry(table: dict, key: str, indices, val) -> None:
+    """Set ``table[key][indices] = val`` (broadcast; out of place)."""
+    if key not in table:
+        raise ValueError(f"param_state sets unknown key {key!r}.")
+    idx = indices if isinstance(indices, jax.Array) else np.asarray(indices).reshape(-1)
+    idx = idx.reshape(-1)
+    val = jnp.asarray(val)
     if val.ndim > 1:
         val = val.reshape(-1)
     table[key] = table[key].at[idx].set(jnp.broadcast_to(val, idx.shape).astype(table[key].dtype))
+
+
+def _apply(table: dict, entry: dict) -> None:
+    apply_entry(table, entry["key"], entry["indices"], entry["val"])
 
 
 def split_overrides(pstate: list[dict], compiled: CompiledModule) -> tuple[list, list]:

@@ -1,105 +1,91 @@
-"""The pure simulation step and state initialisation.
+"""The pure simulation step, as a sequence of small typed stages.
 
-``Stepper(compiled, solver=..., voltage_solver=...)`` is built once per model;
-calling it is a pure function ``(states, params, externals, external_inds, dt) ->
-states``. The order of operations follows NEURON's fixed step: the voltage is
-advanced with mechanism states frozen (membrane currents linearised around the
-old voltage), then mechanism states are advanced with the *new* voltage.
+``Step(model, scheme=..., solver=...)`` is built once per model; calling it is a
+pure function ``(SimState, StepParams, Drive, StepInputs, dt) -> SimState``.
+The stages, in NEURON's fixed-step order:
+
+1. membrane currents and their voltage derivative (:mod:`sim.core.currents`),
+2. voltage update with the mechanism states frozen (:mod:`sim.core.voltage`),
+3. mechanism state updates with the *new* voltage (:mod:`sim.core.updates`),
+4. ion concentration / diffusion solves (none yet in this model family),
+5. clamps of mechanism states.
+
+:meth:`Step.advance` takes the stage-1 terms as an argument so that the time
+loop can record currents from the same evaluation that drives the step.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
+
 import jax.numpy as jnp
 
+from sim.core.cable import CableOps
 from sim.core.compiled import CompiledModule
-from sim.core.membrane import (
-    membrane_currents,
-    observable_currents,
-    update_mechanism_states,
-)
-from sim.core.voltage import GraphOps, MembraneTerms, scheme_from_name
-from sim.solvers.tree import solver_from_name
+from sim.core.currents import MembraneTerms, membrane_currents
+from sim.core.state import Drive, SimState, StepInputs, StepParams
+from sim.core.updates import clamp_states, update_mechanisms
+from sim.core.voltage import AbstractVoltageScheme, VoltageInputs
+from sim.solvers.tree import TreeSolver
+
+__all__ = ["Step"]
 
 
-class Stepper:
-    """One integration step of a compiled module (pure, jittable, differentiable)."""
+@dataclass(frozen=True, eq=False)
+class Step:
+    """One integration step of a compiled model (pure, jittable, differentiable).
 
-    def __init__(self, compiled: CompiledModule, *, solver: str, voltage_solver: str):
-        self.compiled = compiled
-        scheme = scheme_from_name(solver)
-        tree = solver_from_name(voltage_solver, compiled.graph.parent)
-        self.scheme = scheme(compiled.graph, tree)
-        self.ops = GraphOps(compiled.graph)
-        self.solver = solver
+    Args:
+        model: The compiled model.
+        scheme: Voltage update rule.
+        solver: Tree solver over ``model.internal`` (needed by implicit schemes).
+    """
 
-    # ------------------------------------------------------------------ pieces
-    def _injected_current(self, externals: dict, external_inds: dict, dtype):
-        i_ext = jnp.zeros(self.compiled.ncomp, dtype)
-        if "i" in externals and jnp.size(externals["i"]) > 0:
-            i_ext = i_ext.at[external_inds["i"]].add(externals["i"].astype(dtype))
-        return i_ext
+    model: CompiledModule
+    scheme: AbstractVoltageScheme
+    solver: TreeSolver | None = None
 
-    def with_observables(self, states: dict, params: dict) -> dict:
-        """Fill in branch-point voltages and membrane currents from the dynamic states."""
-        n = self.compiled.ncomp
-        out = dict(states)
-        v_comp = states["v"][:n]
-        v_bp = self.ops.branchpoint_voltages(v_comp, params["axial_conductances"][0])
-        out["v"] = jnp.concatenate([v_comp, v_bp])
-        out.update(observable_currents(self.compiled, out, params))
-        return out
+    def __post_init__(self) -> None:
+        if self.scheme.needs_solver and self.solver is None:
+            raise ValueError(f"{type(self.scheme).__name__} needs a tree solver.")
 
-    # ------------------------------------------------------------------ step
-    def __call__(self, states: dict, params: dict, externals: dict, external_inds: dict, delta_t):
-        externals, external_inds = _order_inputs(externals, external_inds)
-        n = self.compiled.ncomp
-        v = states["v"]
-        i_mem, g_mem = membrane_currents(self.compiled, states, params)
-        clamp_inds = clamp_vals = None
-        if "v" in externals and jnp.size(externals["v"]) > 0:
-            clamp_inds, clamp_vals = external_inds["v"], externals["v"].astype(v.dtype)
-        terms = MembraneTerms(
-            i_mem=i_mem,
-            g_mem=g_mem,
-            i_ext=self._injected_current(externals, external_inds, v.dtype),
-            clamp_inds=clamp_inds,
-            clamp_vals=clamp_vals,
+    @cached_property
+    def ops(self) -> CableOps:
+        return CableOps(self.model.internal)
+
+    def currents(self, state: SimState, params: StepParams) -> MembraneTerms:
+        """Stage 1 at ``state`` (also the observable currents of ``state``)."""
+        return membrane_currents(self.model, state, params)
+
+    def advance(
+        self,
+        state: SimState,
+        params: StepParams,
+        terms: MembraneTerms,
+        drive: Drive,
+        inputs: StepInputs,
+        dt,
+    ) -> SimState:
+        """Stages 2-5, given the stage-1 ``terms`` of ``state``."""
+        n = self.model.ncomp
+        i_ext = jnp.zeros(n, state.v.dtype)
+        if drive.stim_pos.shape[0]:
+            i_ext = i_ext.at[drive.stim_pos].add(inputs.stim.astype(state.v.dtype))
+        clamp = drive.v_clamp_pos.shape[0] > 0
+        v_inputs = VoltageInputs(
+            i_ext=i_ext,
+            clamp_pos=drive.v_clamp_pos if clamp else None,
+            clamp_val=inputs.v_clamp if clamp else None,
         )
-        v_new = self.scheme(v, terms, params, delta_t)
-        new_states = update_mechanism_states(self.compiled, states, params, v_new[:n], delta_t)
-        new_states["v"] = v_new
-        for key, vals in externals.items():
-            if key in ("i", "v") or jnp.size(vals) == 0:
-                continue
-            new_states[key] = (
-                new_states[key].at[external_inds[key]].set(vals.astype(new_states[key].dtype))
-            )
-        new_states.update(observable_currents(self.compiled, new_states, params))
-        return new_states
+        v_new = self.scheme(
+            self.ops, self.solver, params.cable, state.v, terms, v_inputs, dt, params.transition
+        )
+        states = update_mechanisms(self.model, state, params, v_new, terms, dt)
+        states = clamp_states(states, drive, inputs)
+        return SimState(v=v_new, states=states)
 
-
-def _order_inputs(externals: dict, external_inds: dict) -> tuple[dict, dict]:
-    """Accept (externals, external_inds) in either order (the seed docs disagree)."""
-    if externals is None:
-        externals = {}
-    if external_inds is None:
-        external_inds = {}
-    values = [v for v in externals.values() if jnp.size(v)]
-    inds = [v for v in external_inds.values() if jnp.size(v)]
-    if values and inds:
-        v_int = all(jnp.issubdtype(jnp.asarray(x).dtype, jnp.integer) for x in values)
-        i_float = all(jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating) for x in inds)
-        if v_int and i_float:
-            externals, external_inds = external_inds, externals
-    for key in externals:
-        if key not in external_inds:
-            raise ValueError(f"External input {key!r} has no entry in external_inds.")
-    return externals, external_inds
-
-
-def initial_states(stepper: Stepper, comp_states: dict, params: dict) -> dict:
-    """Full state dict (with branch points and currents) from compartment states."""
-    n = stepper.compiled.ncomp
-    states = {k: jnp.asarray(v) for k, v in comp_states.items()}
-    states["v"] = states["v"][:n]
-    return stepper.with_observables(states, params)
+    def __call__(
+        self, state: SimState, params: StepParams, drive: Drive, inputs: StepInputs, dt
+    ) -> SimState:
+        return self.advance(state, params, self.currents(state, params), drive, inputs, dt)

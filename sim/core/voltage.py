@@ -1,137 +1,161 @@
-"""Voltage updates of the cable equation on the compartment graph.
+"""Stage 2 of the step: the voltage update of the cable equation.
 
-Every node balances currents in nA (see ARCHITECTURE.md):
+Every compartment balances currents in nA (see ARCHITECTURE.md)::
 
     cap_i dv_i/dt = -A_i i_mem,i(v_i) + sum_j G_ij (v_j - v_i) + I_ext,i
 
-with ``A_i = area_i * 1e-2`` and branch points having ``cap = A = 0``. The membrane
-current is linearised around the current voltage (``i + g (v_new - v)``), as NEURON
-does, so that the implicit methods stay linear. Each scheme is a small class with
-a single ``__call__``.
+with ``A_i = area_i * 1e-2`` and branch points of zero capacity. The membrane
+current is linearised around the voltage at the start of the step
+(``i + g (v_new - v)``), as NEURON does, so the implicit schemes stay linear.
+
+A scheme is a small object with one method, :meth:`AbstractVoltageScheme.__call__`,
+returning the new compartment voltages; users may write their own.
 """
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
+from typing import ClassVar
 
+import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 import numpy as np
 
-from sim.core.compiled import Graph
-from sim.core.params import UM2_MA_PER_CM2_TO_NA
+from sim.core.cable import CableOps, implicit_solve
+from sim.core.currents import MembraneTerms
+from sim.core.graph import Graph
+from sim.core.state import CableParams
 from sim.solvers.tree import TreeSolver
+
+__all__ = [
+    "AbstractVoltageScheme",
+    "BackwardEuler",
+    "CrankNicolson",
+    "ForwardEuler",
+    "ExponentialEuler",
+    "VoltageInputs",
+    "diffusion_matrix",
+    "exp_euler_transition",
+]
 
 
 @dataclass(frozen=True)
-class MembraneTerms:
-    """Per-compartment inputs of a voltage step (compartments only, no branch points)."""
+class VoltageInputs:
+    """Per-step inputs of the voltage update (internal compartment positions).
 
-    i_mem: jnp.ndarray  # mA/cm² at the current voltage
-    g_mem: jnp.ndarray  # d i_mem / dv, S/cm²
-    i_ext: jnp.ndarray  # nA
-    clamp_inds: jnp.ndarray | None = None  # compartments with a voltage clamp
-    clamp_vals: jnp.ndarray | None = None  # mV
+    Attributes:
+        i_ext: Injected current per compartment (nA), ``(ncomp,)``.
+        clamp_pos: Voltage-clamped compartments, or ``None``.
+        clamp_val: Their voltages (mV).
+    """
 
-
-class GraphOps:
-    """Sums over graph edges, shared by all schemes."""
-
-    def __init__(self, graph: Graph):
-        self.graph = graph
-        self.parent_safe = np.where(graph.parent >= 0, graph.parent, 0)
-
-    def neighbour_sum(self, g_edge):
-        """sum_j G_ij for every node."""
-        to_parent = jnp.zeros_like(g_edge).at[self.parent_safe].add(g_edge)
-        return g_edge + to_parent
-
-    def net_axial_current(self, v, g_edge):
-        """sum_j G_ij (v_j - v_i) for every node (nA)."""
-        flow = g_edge * (v[self.parent_safe] - v)  # into node i from its parent
-        return flow - jnp.zeros_like(v).at[self.parent_safe].add(flow)
-
-    def branchpoint_voltages(self, v_comp, g_edge):
-        """Algebraic voltages of zero-capacitance branch points (current balance)."""
-        n = self.graph.ncomp
-        v = jnp.concatenate([v_comp, jnp.zeros(self.graph.nbranchpoints, v_comp.dtype)])
-        from_parent = g_edge * v[self.parent_safe]
-        from_children = jnp.zeros_like(v).at[self.parent_safe].add(g_edge * v)
-        total = self.neighbour_sum(g_edge)
-        safe_total = jnp.where(total[n:] > 0, total[n:], 1.0)
-        return (from_parent[n:] + from_children[n:]) / safe_total
+    i_ext: jax.Array
+    clamp_pos: jax.Array | None = None
+    clamp_val: jax.Array | None = None
 
 
-def _clamped(values, terms: MembraneTerms, target):
-    if terms.clamp_inds is None:
-        return values
-    return values.at[terms.clamp_inds].set(target)
+class AbstractVoltageScheme(abc.ABC):
+    """A voltage update rule.
+
+    Attributes:
+        needs_solver: Whether the scheme solves a tree system (implicit schemes).
+        needs_transition: Whether it needs the exponential-Euler transition matrix.
+    """
+
+    needs_solver: ClassVar[bool] = False
+    needs_transition: ClassVar[bool] = False
+
+    @abc.abstractmethod
+    def __call__(
+        self,
+        ops: CableOps,
+        solver: TreeSolver | None,
+        cable: CableParams,
+        v: jax.Array,
+        terms: MembraneTerms,
+        inputs: VoltageInputs,
+        dt: jax.Array | float,
+        transition: jax.Array | None = None,
+    ) -> jax.Array:
+        """Return the compartment voltages after one step of ``dt`` (ms)."""
 
 
-class ImplicitEuler:
-    """Backward Euler (NEURON's default fixed step, ``secondorder=0``)."""
-
-    def __init__(self, graph: Graph, tree_solver: TreeSolver):
-        self.ops = GraphOps(graph)
-        self.tree_solver = tree_solver
-
-    def implicit_solve(self, v, terms: MembraneTerms, params: dict, dt, clamp_target):
-        n = self.ops.graph.ncomp
-        nbp = self.ops.graph.nbranchpoints
-        g_edge = params["axial_conductances"][0]
-        scale = params["area"] * UM2_MA_PER_CM2_TO_NA
-        c_dt = params["cap"] / dt
-        v_comp = v[:n]
-        diag_c = c_dt + terms.g_mem * scale
-        rhs_c = c_dt * v_comp + (terms.g_mem * v_comp - terms.i_mem) * scale + terms.i_ext
-        zeros = jnp.zeros(nbp, v.dtype)
-        diag = jnp.concatenate([diag_c, zeros]) + self.ops.neighbour_sum(g_edge)
-        rhs = jnp.concatenate([rhs_c, zeros])
-        lower = -g_edge
-        if terms.clamp_inds is not None:
-            diag = diag.at[terms.clamp_inds].set(1.0)
-            lower = lower.at[terms.clamp_inds].set(0.0)
-            rhs = rhs.at[terms.clamp_inds].set(clamp_target)
-        return self.tree_solver.solve(diag, lower, -g_edge, rhs)
-
-    def __call__(self, v, terms: MembraneTerms, params: dict, dt):
-        return self.implicit_solve(v, terms, params, dt, terms.clamp_vals)
+def _clamped(v: jax.Array, inputs: VoltageInputs) -> jax.Array:
+    if inputs.clamp_pos is None or inputs.clamp_val is None or inputs.clamp_pos.shape[0] == 0:
+        return v
+    return v.at[inputs.clamp_pos].set(inputs.clamp_val.astype(v.dtype))
 
 
-class CrankNicolson(ImplicitEuler):
+def _implicit_step(ops, solver, cable, v, terms, inputs, dt, clamp_val):
+    c_dt = cable.cap / dt
+    diag_c = c_dt + terms.g * cable.area
+    rhs_c = c_dt * v + (terms.g * v - terms.i) * cable.area + inputs.i_ext
+    x = implicit_solve(
+        solver,
+        ops,
+        diag_c=diag_c,
+        rhs_c=rhs_c,
+        g_axial=cable.g_axial,
+        g_sum=cable.g_sum,
+        clamp_pos=inputs.clamp_pos,
+        clamp_val=clamp_val,
+    )
+    return x[: ops.graph.ncomp]
+
+
+class BackwardEuler(AbstractVoltageScheme):
+    """Backward (implicit) Euler: NEURON's default fixed step (``secondorder=0``)."""
+
+    needs_solver = True
+
+    def __call__(self, ops, solver, cable, v, terms, inputs, dt, transition=None):
+        return _implicit_step(ops, solver, cable, v, terms, inputs, dt, inputs.clamp_val)
+
+
+class CrankNicolson(AbstractVoltageScheme):
     """Crank–Nicolson: an implicit half step followed by linear extrapolation."""
 
-    def __call__(self, v, terms: MembraneTerms, params: dict, dt):
+    needs_solver = True
+
+    def __call__(self, ops, solver, cable, v, terms, inputs, dt, transition=None):
         target = None
-        if terms.clamp_inds is not None:
-            target = 0.5 * (terms.clamp_vals + v[terms.clamp_inds])
-        v_half = self.implicit_solve(v, terms, params, dt / 2.0, target)
+        if inputs.clamp_pos is not None and inputs.clamp_val is not None:
+            target = 0.5 * (inputs.clamp_val + v[inputs.clamp_pos])
+        v_half = _implicit_step(ops, solver, cable, v, terms, inputs, dt / 2.0, target)
         return 2.0 * v_half - v
 
 
-class ForwardEuler:
-    """Explicit Euler; branch points are kept at their algebraic (current-balance) voltage."""
+class ForwardEuler(AbstractVoltageScheme):
+    """Explicit Euler; branch points are held at their algebraic (current-balance) voltage."""
 
-    def __init__(self, graph: Graph, tree_solver: TreeSolver | None = None):
-        self.ops = GraphOps(graph)
-
-    def __call__(self, v, terms: MembraneTerms, params: dict, dt):
-        n = self.ops.graph.ncomp
-        g_edge = params["axial_conductances"][0]
-        v_comp = v[:n]
-        v_all = jnp.concatenate([v_comp, self.ops.branchpoint_voltages(v_comp, g_edge)])
-        axial = self.ops.net_axial_current(v_all, g_edge)[:n]
-        scale = params["area"] * UM2_MA_PER_CM2_TO_NA
-        dv = (-terms.i_mem * scale + terms.i_ext + axial) / params["cap"]
-        v_new = _clamped(v_comp + dt * dv, terms, terms.clamp_vals)
-        return jnp.concatenate([v_new, self.ops.branchpoint_voltages(v_new, g_edge)])
+    def __call__(self, ops, solver, cable, v, terms, inputs, dt, transition=None):
+        n = ops.graph.ncomp
+        v_all = jnp.concatenate([v, ops.branchpoint_values(v, cable.g_axial)])
+        axial = ops.net_axial_current(v_all, cable.g_axial)[:n]
+        dv = (-terms.i * cable.area + inputs.i_ext + axial) / cable.cap
+        return _clamped(v + dt * dv, inputs)
 
 
-def diffusion_matrix(graph: Graph, params: dict):
-    """The (ncomp, ncomp) matrix M of dv/dt = M v for the passive cable (branch points
-    eliminated through their current balance)."""
+class ExponentialEuler(AbstractVoltageScheme):
+    """Exact exponential step for the passive cable, explicit Euler for membrane currents."""
+
+    needs_transition = True
+
+    def __call__(self, ops, solver, cable, v, terms, inputs, dt, transition=None):
+        if transition is None:
+            raise ValueError("ExponentialEuler needs the transition matrix (StepParams).")
+        membrane = (-terms.i * cable.area + inputs.i_ext) / cable.cap
+        return _clamped(transition @ v + dt * membrane, inputs)
+
+
+def diffusion_matrix(graph: Graph, g_edge: jax.Array, cap: jax.Array) -> jax.Array:
+    """The (ncomp, ncomp) matrix M of dv/dt = M v for the passive cable.
+
+    Branch points are eliminated through their current balance.
+    """
     n, nn = graph.ncomp, graph.nnodes
-    g_edge = params["axial_conductances"][0]
     has_parent = graph.parent >= 0
     child = np.flatnonzero(has_parent)
     par = graph.parent[child]
@@ -141,43 +165,29 @@ def diffusion_matrix(graph: Graph, params: dict):
     k_cc, k_cb, k_bb = k[:n, :n], k[:n, n:], k[n:, n:]
     if nn > n:
         k_cc = k_cc - k_cb @ jnp.linalg.solve(k_bb, k_cb.T)
-    return -k_cc / params["cap"][:, None]
+    return -k_cc / cap[:, None]
 
 
-def exp_euler_transition(graph: Graph, params: dict, dt):
-    """e^{M dt} for the passive cable, shape (ncomp, ncomp)."""
-    return jsl.expm(diffusion_matrix(graph, params) * dt)
+def exp_euler_transition(graph: Graph, g_edge: jax.Array, cap: jax.Array, dt) -> jax.Array:
+    """``expm(M dt)`` for the passive cable, shape (ncomp, ncomp)."""
+    return jsl.expm(diffusion_matrix(graph, g_edge, cap) * dt)
 
 
-class ExponentialEuler:
-    """Exact exponential step for axial diffusion, explicit Euler for membrane currents."""
-
-    def __init__(self, graph: Graph, tree_solver: TreeSolver | None = None):
-        self.ops = GraphOps(graph)
-
-    def __call__(self, v, terms: MembraneTerms, params: dict, dt):
-        n = self.ops.graph.ncomp
-        g_edge = params["axial_conductances"][0]
-        transition = params.get("exp_euler_transition")
-        if transition is None:
-            transition = exp_euler_transition(self.ops.graph, params, dt)
-        transition = transition[0] if transition.ndim == 3 else transition
-        scale = params["area"] * UM2_MA_PER_CM2_TO_NA
-        membrane = (-terms.i_mem * scale + terms.i_ext) / params["cap"]
-        v_new = transition @ v[:n] + dt * membrane
-        v_new = _clamped(v_new, terms, terms.clamp_vals)
-        return jnp.concatenate([v_new, self.ops.branchpoint_voltages(v_new, g_edge)])
-
-
-SCHEMES = {
-    "bwd_euler": ImplicitEuler,
+SCHEMES: dict[str, type[AbstractVoltageScheme]] = {
+    "bwd_euler": BackwardEuler,
     "crank_nicolson": CrankNicolson,
     "fwd_euler": ForwardEuler,
     "exp_euler": ExponentialEuler,
 }
 
 
-def scheme_from_name(name: str):
-    if name not in SCHEMES:
-        raise ValueError(f"Unknown solver {name!r}; choose one of {sorted(SCHEMES)}.")
-    return SCHEMES[name]
+def scheme_from_name(name: str | AbstractVoltageScheme) -> AbstractVoltageScheme:
+    """Resolve the seed API's solver strings (``"bwd_euler"``, ...) to a scheme object."""
+    if isinstance(name, AbstractVoltageScheme):
+        return name
+    if not isinstance(name, str) or name not in SCHEMES:
+        raise ValueError(
+            f"Unknown solver {name!r}; choose one of {sorted(SCHEMES)} or pass an "
+            "AbstractVoltageScheme instance."
+        )
+    return SCHEMES[name]()

@@ -10,26 +10,33 @@ import jax.numpy as jnp
 class SimulationMixin:
     """``get_all_parameters``, ``get_all_states``, ``step`` and exp-Euler customisation."""
 
+    def _engine(self, solver: str = "bwd_euler", voltage_solver: str = "jaxley.dhs"):
+        from sim.core.engine import engine_for
+
+        return engine_for(self.base.compiled(), solver, voltage_solver)
+
     def get_all_parameters(self, pstate: list[dict] | None = None) -> dict:
         """All parameters (per compartment) plus derived geometry, with `pstate` applied."""
-        from sim.core.params import build_all_params, split_overrides
+        from sim.core.params import split_overrides
 
         compiled = self.base.compiled()
         entries, _ = split_overrides(list(pstate or []), compiled)
-        return build_all_params(compiled, entries)
+        all_params, _ = self._engine().tables([(e["key"], e["indices"], e["val"]) for e in entries])
+        return all_params
 
     def get_all_states(
         self, pstate: list[dict] | None, all_params: dict, delta_t: float = 0.025
     ) -> dict:
         """All states (incl. branch-point voltages and currents), with `pstate` applied."""
-        from sim.core.params import build_initial_states, split_overrides
-        from sim.core.step import initial_states
-        from sim.integrate import _stepper
+        from sim.core.convert import sim_state
+        from sim.core.params import split_overrides
 
         compiled = self.base.compiled()
         _, entries = split_overrides(list(pstate or []), compiled)
-        stepper = _stepper(compiled, "bwd_euler", "jaxley.dhs")
-        return initial_states(stepper, build_initial_states(compiled, entries), all_params)
+        engine = self._engine()
+        _, states = engine.tables([(e["key"], e["indices"], e["val"]) for e in entries])
+        params = engine.step_params(all_params, delta_t)
+        return engine.user_states(sim_state(compiled, states), params)
 
     def step(
         self,
@@ -39,13 +46,13 @@ class SimulationMixin:
         externals: dict,
         params: dict,
         solver: str = "bwd_euler",
-        voltage_solver: str = "jaxley.stone",
+        voltage_solver: str = "jaxley.dhs",
     ) -> dict:
         """One integration step of all states `u` (see ``build_init_and_step_fn``)."""
-        from sim.integrate import _stepper
+        from sim.integrate import make_step_fn
 
-        stepper = _stepper(self.base.compiled(), solver, voltage_solver)
-        return stepper(u, params, externals, external_inds, delta_t)
+        step_fn = make_step_fn(self._engine(solver, voltage_solver))
+        return step_fn(u, params, externals, external_inds, delta_t)
 
     def build_exp_euler_transition_matrix(
         self, delta_t: float, axial_conductances: Any = None
@@ -57,9 +64,11 @@ class SimulationMixin:
         from sim.core.voltage import exp_euler_transition
 
         all_params = self.get_all_parameters([])
+        g = all_params["axial_conductances"]
         if axial_conductances is not None:
-            all_params["axial_conductances"] = jnp.atleast_2d(jnp.asarray(axial_conductances))
-        return exp_euler_transition(self.base.compiled().graph, all_params, delta_t)[None]
+            g = jnp.atleast_2d(jnp.asarray(axial_conductances))
+        graph = self.base.compiled().graph
+        return exp_euler_transition(graph, g.reshape(-1), all_params["cap"], delta_t)[None]
 
     def customize_solver_exp_euler(self, exp_euler_transition: Any = None) -> None:
         """Use a precomputed exponential-Euler transition matrix (None: compute per run)."""

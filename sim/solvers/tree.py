@@ -42,7 +42,7 @@ __all__ = [
     "SequentialTreeSolver",
     "TreeOrder",
     "TreeSolver",
-    "solver_from_name",
+    "pad_one",
     "tree_order",
 ]
 
@@ -159,8 +159,11 @@ class TreeSolver(abc.ABC):
 
     def __init__(self, parent: np.ndarray | Sequence[int]) -> None:
         self.tree: TreeOrder = tree_order(parent)
+        has_parent = self.tree.parent >= 0
+        self._child = np.flatnonzero(has_parent)
+        self._child_parent = self.tree.parent[self._child]
         # Compiled once per solver; inlined when called inside an outer jit.
-        self._jitted_solve = jax.jit(self._solve)
+        self._jitted_solve = jax.jit(self._solve_differentiable)
 
     @property
     def num_nodes(self) -> int:
@@ -184,6 +187,31 @@ class TreeSolver(abc.ABC):
         d, lo, up, b = _as_float_arrays(self.num_nodes, diag, lower, upper, rhs)
         return self._jitted_solve(d, lo, up, b)
 
+    def matvec(self, diag: jax.Array, lower: jax.Array, upper: jax.Array, x: jax.Array):
+        """The product of the tree matrix with ``x`` (roots' couplings ignored)."""
+        y = diag * x
+        c, p = self._child, self._child_parent
+        y = y.at[c].add(lower[c] * x[p])
+        return y.at[p].add(upper[c] * x[c])
+
+    def _solve_differentiable(self, diag, lower, upper, rhs):
+        """The solve with derivative rules of a linear solve.
+
+        Forward mode: ``dx = A^{-1} (db - dA x)``; reverse mode: one solve with
+        the transposed matrix (lower and upper swapped), so derivatives never
+        trace through the elimination loops and cost one extra solve each.
+        """
+
+        def solve(_matvec, b):
+            return self._solve(diag, lower, upper, b)
+
+        def transpose_solve(_matvec, b):
+            return self._solve(diag, upper, lower, b)
+
+        return lax.custom_linear_solve(
+            lambda x: self.matvec(diag, lower, upper, x), rhs, solve, transpose_solve
+        )
+
     @abc.abstractmethod
     def _solve(
         self, diag: jax.Array, lower: jax.Array, upper: jax.Array, rhs: jax.Array
@@ -194,7 +222,7 @@ class TreeSolver(abc.ABC):
         return f"{type(self).__name__}(num_nodes={self.num_nodes})"
 
 
-def _pad_one(a: jax.Array, value: float) -> jax.Array:
+def pad_one(a: jax.Array, value: float) -> jax.Array:
     """Append one entry (the dummy node used for padding) to ``a``."""
     return jnp.concatenate([a, jnp.full((1,), value, dtype=a.dtype)])
 
@@ -204,11 +232,6 @@ class DenseTreeSolver(TreeSolver):
 
     ``O(N^3)``; intended as a reference for tests and for tiny systems.
     """
-
-    def __init__(self, parent: np.ndarray | Sequence[int]) -> None:
-        super().__init__(parent)
-        self._child = np.flatnonzero(self.parent >= 0)
-        self._child_parent = self.parent[self._child]
 
     def build_matrix(self, diag: jax.Array, lower: jax.Array, upper: jax.Array) -> jax.Array:
         """Return the dense system matrix for the given coefficients."""
@@ -253,8 +276,8 @@ class SequentialTreeSolver(TreeSolver):
         n = self.num_nodes
         zero = jnp.zeros((), diag.dtype)
         # Permute to topological order; coefficients of roots are dropped.
-        d = _pad_one(diag[self._perm], 1.0)
-        b = _pad_one(rhs[self._perm], 0.0)
+        d = pad_one(diag[self._perm], 1.0)
+        b = pad_one(rhs[self._perm], 0.0)
         lo = jnp.where(self._is_root, zero, lower[self._perm])
         up = jnp.where(self._is_root, zero, upper[self._perm])
         pp = jnp.asarray(self._parent_pos, dtype=jnp.int32)
@@ -459,10 +482,10 @@ class LevelTreeSolver(TreeSolver):
     def _solve(self, diag, lower, upper, rhs):
         # Index N is the neutral dummy node used for padding and for roots.
         padded = (
-            _pad_one(diag, 1.0),
-            _pad_one(rhs, 0.0),
-            _pad_one(lower, 0.0),
-            _pad_one(upper, 0.0),
+            pad_one(diag, 1.0),
+            pad_one(rhs, 0.0),
+            pad_one(lower, 0.0),
+            pad_one(upper, 0.0),
         )
         if self.use_scan:
             rows = self._solve_scanned(*padded)
@@ -499,7 +522,7 @@ class LevelTreeSolver(TreeSolver):
         for lv, (d_k, b_k, lo_k) in zip(levels, eliminated):
             x_k = _substitute_level(d_k, b_k, lo_k, lv.parent_slot, x_parent)
             x_rows.append(x_k)
-            x_parent = _pad_one(x_k, 0.0)
+            x_parent = pad_one(x_k, 0.0)
         return jnp.concatenate(x_rows)
 
     def _solve_scanned(self, diag, rhs, lower, upper) -> jax.Array:
@@ -536,7 +559,7 @@ class LevelTreeSolver(TreeSolver):
 
         def substitute(x_parent, xs):
             x_k = _substitute_level(*xs, x_parent)
-            return _pad_one(x_k, 0.0), x_k
+            return pad_one(x_k, 0.0), x_k
 
         x_init = jnp.zeros((width + 1,), diag.dtype)
         _, x_rows = lax.scan(
@@ -546,35 +569,3 @@ class LevelTreeSolver(TreeSolver):
             unroll=self._unroll,
         )
         return x_rows.reshape(-1)
-
-
-_SOLVER_NAMES: dict[str, type[TreeSolver]] = {
-    "jaxley.stone": LevelTreeSolver,
-    "jaxley.dhs": LevelTreeSolver,
-    "levels": LevelTreeSolver,
-    "jaxley.thomas": SequentialTreeSolver,
-    "hines": SequentialTreeSolver,
-    "dense": DenseTreeSolver,
-}
-
-
-def solver_from_name(
-    name: str | type[TreeSolver], parent: np.ndarray | Sequence[int]
-) -> TreeSolver:
-    """Construct a tree solver from a name or a :class:`TreeSolver` subclass.
-
-    Accepted names are the Jaxley ones (``"jaxley.stone"``, ``"jaxley.dhs"``,
-    ``"jaxley.thomas"``) and ``"levels"``, ``"hines"``, ``"dense"``.
-
-    Raises:
-        ValueError: For an unknown name or an unsuitable class.
-    """
-    if isinstance(name, type):
-        if issubclass(name, TreeSolver) and not getattr(name, "__abstractmethods__", None):
-            return name(parent)
-        raise ValueError(f"solver class must be a concrete TreeSolver subclass, got {name!r}.")
-    cls = _SOLVER_NAMES.get(name) if isinstance(name, str) else None
-    if cls is None:
-        valid = ", ".join(repr(k) for k in _SOLVER_NAMES)
-        raise ValueError(f"unknown tree solver {name!r}; valid names are {valid}.")
-    return cls(parent)

@@ -6,7 +6,6 @@ from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 
 def build_dynamic_state_utils(module) -> tuple[Callable, Callable, Callable, Callable]:
@@ -17,36 +16,37 @@ def build_dynamic_state_utils(module) -> tuple[Callable, Callable, Callable, Cal
       compartments; what remains are the true ODE states.
     * ``add_observables(dynamic_states, all_params, delta_t)`` re-derives them.
     * ``flatten`` / ``unflatten`` convert between that dict and a flat vector
-      (key order: ``v``, then mechanism states in insertion order).
+      (key order: ``v``, then mechanism states in insertion order; within a key,
+      compartments in increasing global index).
     """
-    base = module.base
-    compiled = module.compiled()
-    from sim.integrate import _stepper
+    from sim.core.convert import sim_state
+    from sim.core.engine import engine_for
 
-    stepper = _stepper(compiled, "bwd_euler", "jaxley.dhs")
-    with_observables = jax.jit(stepper.with_observables)
-    ncomp = compiled.ncomp
-    everywhere = np.arange(ncomp)
-    present = {
-        key: everywhere if key == "v" else everywhere[base.key_present(key, everywhere)]
-        for key in compiled.state_keys
-    }
+    compiled = module.compiled()
+    engine = engine_for(compiled, "bwd_euler", "jaxley.dhs")
     keys = tuple(compiled.state_keys)
+    present = {key: compiled.presence(key) for key in keys}
+    ncomp = compiled.ncomp
     sizes = [len(present[k]) for k in keys]
-    splits = np.cumsum(sizes)[:-1]
+    splits = [int(x) for x in jnp.cumsum(jnp.asarray(sizes))[:-1]]
 
     def remove_observables(all_states: dict) -> dict:
         return {k: jnp.asarray(all_states[k])[present[k]] for k in keys}
 
-    def add_observables(dynamic_states: dict, all_params: dict, delta_t: float = 0.025) -> dict:
-        states = {}
+    @jax.jit
+    def _with_observables(dynamic_states: dict, all_params: dict) -> dict:
+        full = {}
         for k in keys:
             vals = jnp.asarray(dynamic_states[k])
-            if k == "v" or len(present[k]) == ncomp:
-                states[k] = vals
+            if len(present[k]) == ncomp:
+                full[k] = vals[:ncomp]
             else:
-                states[k] = jnp.full(ncomp, jnp.nan, vals.dtype).at[present[k]].set(vals)
-        return with_observables(states, all_params)
+                full[k] = jnp.full(ncomp, jnp.nan, vals.dtype).at[present[k]].set(vals)
+        params = engine.step_params(all_params, 0.025)
+        return engine.user_states(sim_state(compiled, full), params)
+
+    def add_observables(dynamic_states: dict, all_params: dict, delta_t: float = 0.025) -> dict:
+        return _with_observables(dynamic_states, all_params)
 
     def flatten(dynamic_states: dict) -> jnp.ndarray:
         return jnp.concatenate([jnp.asarray(dynamic_states[k]).reshape(-1) for k in keys])

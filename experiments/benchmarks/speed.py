@@ -1,0 +1,350 @@
+"""Speed benchmark: the same model code on ``sim`` and on Jaxley 0.14, side by side.
+
+Every model below is built by one function that receives the library as ``jx``
+(``import sim as jx`` or ``import jaxley as jx``) and its ``HH`` channel, so both
+libraries run identical user code. Both are timed in this one process, in
+interleaved rounds (the machine is shared and noisy: only ratios measured side by
+side count). Per model and library the table gives
+
+* build: time of the builder code (``Cell``, ``read_swc``, ``insert``, ...),
+* compile: first call of the jitted function minus one steady-state call,
+* run: median steady-state time of the jitted function (forward or gradient),
+* mem: for gradients, XLA's compiled memory footprint (arguments + outputs +
+  temporaries) of the jitted function,
+* ratio: sim / Jaxley (goal in brackets).
+
+Run ``python -m experiments.benchmarks.speed`` (needs the ``bench`` extra:
+``pip install -e ".[bench]"``). ``--only NAME`` runs one model, ``--no-reference``
+times ``sim`` alone, ``--out DIR`` writes the table as CSV and JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+jax.config.update("jax_enable_x64", True)
+
+DT = 0.025
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "morphologies"
+
+
+# ----------------------------------------------------------------------------- models
+def binary_tree(jx, HH, *, depth: int = 7, ncomp: int = 8):
+    """A binary tree of ``2**depth - 1`` branches with ``ncomp`` compartments each."""
+    nbranches = 2**depth - 1
+    parents = [-1] + [(b - 1) // 2 for b in range(1, nbranches)]
+    comp = jx.Compartment()
+    branch = jx.Branch(comp, ncomp=ncomp)
+    cell = jx.Cell(branch, parents=parents)
+    cell.insert(HH())
+    return cell
+
+
+def swc_cell(jx, HH, *, name: str, ncomp: int = 4):
+    cell = jx.read_swc(str(DATA / name), ncomp=ncomp)
+    cell.insert(HH())
+    return cell
+
+
+def single_compartment(jx, HH):
+    comp = jx.Compartment()
+    comp.insert(HH())
+    return comp
+
+
+def _stimulate_and_record(jx, cell, *, t_max: float, amp: float):
+    cell.delete_stimuli()
+    cell.delete_recordings()
+    current = jx.step_current(i_delay=1.0, i_dur=t_max - 2.0, i_amp=amp, delta_t=DT, t_max=t_max)
+    if isinstance(cell, jx.Compartment):
+        cell.stimulate(current, verbose=False)
+        cell.record("v", verbose=False)
+    else:
+        cell.branch(0).comp(0).stimulate(current, verbose=False)
+        cell.branch(0).comp(0).record("v", verbose=False)
+    cell.init_states()
+
+
+# ----------------------------------------------------------------------------- cases
+@dataclass
+class Case:
+    """One benchmark: ``setup(jx, HH) -> (fn, args)``; ``fn`` is jitted and timed."""
+
+    name: str
+    setup: Callable
+    goal: float | None  # wanted sim/Jaxley ratio (None: sim only, see own_goal)
+    kind: str = "forward"
+    own_goal: tuple[str, float] | None = None  # (baseline case, ratio) within sim
+    reference: bool = True
+
+
+def forward_case(build: Callable, *, t_max: float, amp: float):
+    def setup(jx, HH):
+        t0 = time.perf_counter()
+        cell = build(jx, HH)
+        _stimulate_and_record(jx, cell, t_max=t_max, amp=amp)
+        build_s = time.perf_counter() - t0
+
+        def fn(params):
+            return jx.integrate(cell, params=params, delta_t=DT)
+
+        return fn, ([],), build_s
+
+    return setup
+
+
+def _branch_trainable_loss(jx, cell, t_max):
+    def loss(params):
+        v = jx.integrate(cell, params=params, delta_t=DT, t_max=t_max)
+        return jnp.mean((v + 60.0) ** 2)
+
+    return loss
+
+
+def grad_case(build: Callable, *, t_max: float, amp: float, per_branch: bool):
+    def setup(jx, HH):
+        t0 = time.perf_counter()
+        cell = build(jx, HH)
+        _stimulate_and_record(jx, cell, t_max=t_max, amp=amp)
+        view = cell.branch("all") if per_branch else cell
+        view.make_trainable("HH_gNa", verbose=False)
+        view.make_trainable("HH_gK", verbose=False)
+        params = cell.get_parameters()
+        build_s = time.perf_counter() - t0
+        return jax.value_and_grad(_branch_trainable_loss(jx, cell, t_max)), (params,), build_s
+
+    return setup
+
+
+def vmap_case(*, n: int, t_max: float):
+    def setup(jx, HH):
+        t0 = time.perf_counter()
+        comp = single_compartment(jx, HH)
+        _stimulate_and_record(jx, comp, t_max=t_max, amp=0.02)
+        build_s = time.perf_counter() - t0
+        values = jnp.linspace(0.05, 0.2, n)
+
+        def one(g):
+            ps = comp.data_set("HH_gNa", g, None)
+            return jx.integrate(comp, param_state=ps, delta_t=DT)[0, -1]
+
+        return jax.vmap(one), (values,), build_s
+
+    return setup
+
+
+def hh_loss_case(*, mode: str, t_max: float = 50.0):
+    """1 HH compartment: forward, jacfwd or reverse-mode grad of a loss in (gNa, gK, gLeak)."""
+
+    def setup(jx, HH):
+        t0 = time.perf_counter()
+        comp = single_compartment(jx, HH)
+        _stimulate_and_record(jx, comp, t_max=t_max, amp=0.02)
+        build_s = time.perf_counter() - t0
+
+        def loss(theta):
+            ps = comp.data_set("HH_gNa", theta[0], None)
+            ps = comp.data_set("HH_gK", theta[1], ps)
+            ps = comp.data_set("HH_gLeak", theta[2], ps)
+            v = jx.integrate(comp, param_state=ps, delta_t=DT)
+            return jnp.mean((v + 60.0) ** 2)
+
+        theta = jnp.asarray([0.12, 0.036, 0.0003])
+        fn = {"forward": loss, "jacfwd": jax.jacfwd(loss), "grad": jax.grad(loss)}[mode]
+        return fn, (theta,), build_s
+
+    return setup
+
+
+def _tree(jx, HH):
+    return binary_tree(jx, HH)
+
+
+def _ca1(jx, HH):
+    return swc_cell(jx, HH, name="morph_ca1_n120.swc")
+
+
+def _l5pc(jx, HH):
+    return swc_cell(jx, HH, name="morph_l5pc_with_axon.swc")
+
+
+CASES = [
+    Case("tree fwd 200ms", forward_case(_tree, t_max=200.0, amp=0.5), 1 / 3),
+    Case("CA1 fwd 50ms", forward_case(_ca1, t_max=50.0, amp=0.5), 1 / 3),
+    Case("L5PC fwd 50ms", forward_case(_l5pc, t_max=50.0, amp=0.5), 1 / 3),
+    Case(
+        "tree grad 200ms",
+        grad_case(_tree, t_max=200.0, amp=0.5, per_branch=True),
+        1 / 4,
+        kind="grad",
+    ),
+    Case(
+        "CA1 grad 50ms", grad_case(_ca1, t_max=50.0, amp=0.5, per_branch=True), 1 / 4, kind="grad"
+    ),
+    Case("HH vmap256 200ms", vmap_case(n=256, t_max=200.0), 1 / 3),
+    Case("HH fwd 50ms", hh_loss_case(mode="forward"), None, reference=False),
+    Case(
+        "HH jacfwd 50ms",
+        hh_loss_case(mode="jacfwd"),
+        None,
+        kind="grad",
+        own_goal=("HH fwd 50ms", 4.0),
+        reference=False,
+    ),
+    Case(
+        "HH grad 50ms",
+        hh_loss_case(mode="grad"),
+        None,
+        kind="grad",
+        own_goal=("HH fwd 50ms", 10.0),
+        reference=False,
+    ),
+]
+
+
+# ----------------------------------------------------------------------------- timing
+@dataclass
+class Timing:
+    build_s: float
+    compile_s: float
+    run_s: list[float] = field(default_factory=list)
+    mem_mb: float | None = None
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.run_s)
+
+
+def _block(x):
+    return jax.tree_util.tree_map(lambda a: a.block_until_ready(), x)
+
+
+def _memory_mb(jitted, args) -> float | None:
+    try:
+        stats = jitted.lower(*args).compile().memory_analysis()
+    except Exception:  # noqa: BLE001 - not every backend reports it
+        return None
+    if stats is None:
+        return None
+    total = (
+        stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
+    ) - stats.alias_size_in_bytes
+    return total / 2**20
+
+
+def prepare(case: Case, lib: str) -> tuple[Callable, tuple, Timing]:
+    jx = importlib.import_module(lib)
+    HH = importlib.import_module(f"{lib}.channels").HH
+    fn, args, build_s = case.setup(jx, HH)
+    jitted = jax.jit(fn)
+    t0 = time.perf_counter()
+    _block(jitted(*args))
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _block(jitted(*args))
+    steady = time.perf_counter() - t0
+    mem = _memory_mb(jitted, args) if case.kind == "grad" else None
+    return jitted, args, Timing(build_s, max(first - steady, 0.0), [steady], mem)
+
+
+def time_once(jitted, args) -> float:
+    t0 = time.perf_counter()
+    _block(jitted(*args))
+    return time.perf_counter() - t0
+
+
+def run_case(case: Case, libs: list[str], rounds: int) -> dict[str, Timing]:
+    prepared = {lib: prepare(case, lib) for lib in libs}
+    budget = max(t.median for _, _, t in prepared.values())
+    reps = rounds if budget < 2.0 else max(3, rounds // 3)
+    for _ in range(reps):  # interleaved: both libraries see the same machine load
+        for lib in libs:
+            jitted, args, timing = prepared[lib]
+            timing.run_s.append(time_once(jitted, args))
+    return {lib: t for lib, (_, _, t) in prepared.items()}
+
+
+def _fmt_s(x: float) -> str:
+    return f"{x * 1e3:9.1f} ms" if x < 10 else f"{x:9.2f} s "
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", help="run only cases whose name contains this")
+    parser.add_argument("--no-reference", action="store_true", help="time sim alone")
+    parser.add_argument("--rounds", type=int, default=7, help="timed repetitions per library")
+    parser.add_argument("--out", type=Path, default=None, help="write results.csv/json here")
+    args = parser.parse_args(argv)
+    if args.rounds < 1:
+        parser.error(f"--rounds must be >= 1, got {args.rounds}")
+
+    have_ref = not args.no_reference
+    if have_ref:
+        try:
+            importlib.import_module("jaxley")
+        except ImportError:
+            parser.error("jaxley is not installed: pip install -e '.[bench]' or --no-reference")
+    cases = [c for c in CASES if not args.only or any(s in c.name for s in args.only)]
+    print(f"jax {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}")
+    rows = []
+    results: dict[str, dict[str, Timing]] = {}
+    header = (
+        f"{'model':18s} {'lib':7s} {'build':>12s} {'compile':>12s} {'run':>12s} "
+        f"{'mem':>9s} {'ratio':>7s} {'goal':>6s}"
+    )
+    print(header)
+    print("-" * len(header))
+    for case in cases:
+        libs = ["sim"] + (["jaxley"] if have_ref and case.reference else [])
+        timings = run_case(case, libs, args.rounds)
+        results[case.name] = timings
+        for lib in libs:
+            t = timings[lib]
+            ratio, goal = None, None
+            if lib == "sim" and "jaxley" in timings:
+                ratio, goal = t.median / timings["jaxley"].median, case.goal
+            elif lib == "sim" and case.own_goal and case.own_goal[0] in results:
+                ratio = t.median / results[case.own_goal[0]]["sim"].median
+                goal = case.own_goal[1]
+            mem = f"{t.mem_mb:7.0f}MB" if t.mem_mb is not None else " " * 9
+            ratio_s = f"{ratio:7.3f}" if ratio is not None else " " * 7
+            goal_s = f"{goal:6.3f}" if goal is not None else ""
+            ok = "" if ratio is None or goal is None else ("  ok" if ratio <= goal else "  MISS")
+            print(
+                f"{case.name:18s} {lib:7s} {_fmt_s(t.build_s):>12s} {_fmt_s(t.compile_s):>12s} "
+                f"{_fmt_s(t.median):>12s} {mem} {ratio_s} {goal_s}{ok}",
+                flush=True,
+            )
+            rows.append(
+                {
+                    "model": case.name,
+                    "lib": lib,
+                    **{k: v for k, v in asdict(t).items() if k != "run_s"},
+                    "run_median_s": t.median,
+                    "ratio": ratio,
+                    "goal": goal,
+                }
+            )
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "speed.json").write_text(json.dumps(rows, indent=2))
+        keys = list(rows[0]) if rows else []
+        lines = [",".join(keys)] + [",".join(str(r[k]) for k in keys) for r in rows]
+        (args.out / "speed.csv").write_text("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

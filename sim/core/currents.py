@@ -1,0 +1,95 @@
+"""Stage 1 of the step: membrane currents and their voltage derivative, once per step.
+
+Every mechanism's current is evaluated with the states and voltage at the
+start of the step, and linearised in ``v`` by one forward-mode derivative
+(``jax.jvp``), which is exact for currents of any form. The same values serve
+the voltage solve, the mechanism updates (which may read other mechanisms'
+currents, e.g. a pump reading ``i_Ca``) and the recordings, so no current is
+computed twice per step.
+
+Each mechanism only sees the compartments it is inserted in, so NaN padding of
+absent compartments never enters the arithmetic, nor its gradients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+
+from sim.core.compiled import CompiledModule
+from sim.core.mechanism import CompartmentMechanism
+from sim.core.state import SimState, StepParams
+
+__all__ = ["MembraneTerms", "membrane_currents", "mechanism_states", "as_site_array"]
+
+
+@jax.tree_util.register_dataclass
+@dataclass(frozen=True)
+class MembraneTerms:
+    """Membrane currents of all compartments at the start of a step.
+
+    Attributes:
+        i: Total membrane current density (mA/cm², outward positive), ``(ncomp,)``.
+        g: Its derivative with respect to the voltage (S/cm²), ``(ncomp,)``.
+        by_name: Per current name (``CompiledModule.current_names``), the summed
+            current of the mechanisms carrying it, 0 where none does.
+    """
+
+    i: jax.Array
+    g: jax.Array
+    by_name: tuple[jax.Array, ...]
+
+
+def as_site_array(value, like: jax.Array, what: str) -> jax.Array:
+    """``value`` (array or Python number) as an array shaped and typed like ``like``."""
+    arr = jnp.asarray(value)
+    if not jnp.issubdtype(arr.dtype, jnp.inexact):
+        arr = arr.astype(like.dtype)
+    try:
+        return jnp.broadcast_to(arr, like.shape).astype(like.dtype)
+    except ValueError as err:
+        raise ValueError(
+            f"{what} returned shape {arr.shape}, which does not broadcast to the "
+            f"{like.shape[0]} sites it was called for."
+        ) from err
+
+
+def mechanism_states(
+    mech: CompartmentMechanism,
+    state: SimState,
+    currents: tuple[jax.Array, ...] | None = None,
+    current_names: tuple[str, ...] = (),
+) -> dict[str, jax.Array]:
+    """The states a mechanism sees, at its compartments (kernel-facing dict)."""
+    out = {view.key: view.index.gather(state.states[view.slot]) for view in mech.owned}
+    for view in mech.visible:
+        out[view.key] = view.index.gather(state.states[view.slot])
+    if currents is not None:
+        for name, values in zip(current_names, currents):
+            out[name] = mech.index.gather(values)
+    return out
+
+
+def membrane_currents(model: CompiledModule, state: SimState, params: StepParams) -> MembraneTerms:
+    """Stage 1: currents of every mechanism at the current states and voltage."""
+    n = model.ncomp
+    zeros = jnp.zeros(n, state.v.dtype)
+    i_total, g_total = zeros, zeros
+    by_name = [zeros] * len(model.current_names)
+    for k, mech in enumerate(model.mechanisms):
+        states = mechanism_states(mech, state)
+        v = mech.index.gather(state.v)
+        kernel, pr = mech.kernel, params.mechanisms[k]
+
+        def current(vv, states=states, kernel=kernel, pr=pr):
+            out = kernel.compute_current(states, vv, pr)
+            return as_site_array(out, vv, f"{kernel.name}.compute_current")
+
+        i, g = jax.jvp(current, (v,), (jnp.ones_like(v),))
+        i_total = mech.index.add_into(i_total, i)
+        g_total = mech.index.add_into(g_total, g)
+        c = mech.current_slot
+        by_name[c] = mech.index.add_into(by_name[c], i)
+    return MembraneTerms(i=i_total, g=g_total, by_name=tuple(by_name))

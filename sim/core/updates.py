@@ -1,0 +1,59 @@
+"""Stages 3 and 5 of the step: mechanism state updates (with the new voltage) and clamps."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from sim.core.compiled import CompiledModule
+from sim.core.currents import MembraneTerms, as_site_array, mechanism_states
+from sim.core.state import Drive, SimState, StepInputs, StepParams
+
+__all__ = ["update_mechanisms", "clamp_states"]
+
+
+def update_mechanisms(
+    model: CompiledModule,
+    state: SimState,
+    params: StepParams,
+    v_new: jax.Array,
+    terms: MembraneTerms,
+    dt,
+) -> tuple[jax.Array, ...]:
+    """Stage 3: advance every mechanism's states over ``dt`` with the new voltage.
+
+    Kernels read the states at the start of the step (and the currents of stage
+    1, keyed by current name); a state declared by several mechanisms is
+    written by the last one, as in insertion order.
+    """
+    new = list(state.states)
+    for k, mech in enumerate(model.mechanisms):
+        if not mech.owned:
+            continue
+        states = mechanism_states(mech, state, terms.by_name, model.current_names)
+        v = mech.index.gather(v_new)
+        out = mech.kernel.update_states(states, dt, v, params.mechanisms[k]) or {}
+        owned = {view.key: view for view in mech.owned}
+        for key, value in out.items():
+            view = owned.get(key)
+            if view is None:
+                raise ValueError(
+                    f"{mech.name}.update_states returned {key!r}, which is not one of its "
+                    f"states {sorted(owned)}; declare it in channel_states."
+                )
+            value = as_site_array(value, v, f"{mech.name}.update_states[{key!r}]")
+            slot = new[view.slot]
+            new[view.slot] = (
+                value if view.index.is_full else slot.at[view.index.positions].set(value)
+            )
+    return tuple(new)
+
+
+def clamp_states(states: tuple[jax.Array, ...], drive: Drive, inputs: StepInputs):
+    """Stage 5: overwrite clamped mechanism states with their prescribed values."""
+    if not drive.state_clamp_slots:
+        return states
+    new = list(states)
+    for slot, pos, val in zip(drive.state_clamp_slots, drive.state_clamp_pos, inputs.state_clamp):
+        new[slot] = new[slot].at[pos].set(jnp.asarray(val, new[slot].dtype))
+    return tuple(new)

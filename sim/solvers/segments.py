@@ -1,0 +1,371 @@
+"""A tree solver that eliminates unbranched segments in parallel (the default on CPU).
+
+Cable trees are mostly long unbranched runs of compartments joined at a few
+branch points. Call a node a *junction* if it is a root, has two or more
+children, or is declared one (``force_junction``); every other node has a
+parent and at most one child, so the non-junction nodes form vertical
+*segments* (maximal paths), each hanging from a junction ``P`` (the parent of
+its top node) and, unless it ends in a leaf, carrying one junction ``C`` below
+its bottom node.
+
+The solve has three phases:
+
+1. **Segment elimination**, all segments at once. Going up from the bottom node,
+   each node is eliminated into the one above it (Thomas' algorithm) while its
+   coupling to ``C`` is carried along; the top node is finally eliminated into
+   ``P``, which leaves a direct coupling ``C``–``P`` (fill-in) and updates the
+   diagonals and right-hand sides of ``P`` and ``C``.
+2. **Junction solve**: what is left is a tree over the junctions only (``C``
+   hangs from ``P``), about one node per branch point, solved by any
+   :class:`~sim.solvers.tree.TreeSolver` (default: sequential Hines).
+3. **Back-substitution**, all segments at once, from the top node down, with
+   the now known ``x_P`` and ``x_C``.
+
+Phases 1 and 3 take one vectorised round per node of the longest segment.
+Nodes are best numbered in the solver's *round-major order* (see
+:meth:`SegmentTreeSolver.preferred_order`): segments sorted by length, round
+``j`` holding the ``j``-th node from the bottom of every segment that long, then
+the junctions. In that numbering every round reads and writes a contiguous
+slice and the solve does no gathers at all; otherwise the inputs are permuted
+into it once per solve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from sim.solvers.tree import SequentialTreeSolver, TreeSolver, pad_one, tree_order
+
+__all__ = ["SegmentTreeSolver", "SegmentLayout", "segment_layout"]
+
+
+@dataclass(frozen=True)
+class SegmentLayout:
+    """The segment decomposition of a forest, in round-major order.
+
+    ``S`` segments sorted by decreasing length (the longest has ``K`` nodes),
+    ``M`` junctions, ``N`` nodes.
+
+    Attributes:
+        order: All nodes in round-major order: round 0 (the bottom node of every
+            segment), round 1, ..., then the junctions (ascending).
+        widths: Number of segments with more than ``j`` nodes, for ``j < K``.
+        junctions: The junction nodes (ascending), shape ``(M,)``.
+        top_junction: Junction slot (in ``0..M-1``) of each segment's ``P``.
+        bottom_junction: Junction slot of each segment's ``C``, ``M`` if none.
+        junction_parent: Parent slot of every junction in the junction tree.
+        junction_segment: Segment through which a junction hangs from its
+            junction parent, ``S`` if it is a root or a direct child.
+    """
+
+    order: np.ndarray
+    widths: np.ndarray
+    junctions: np.ndarray
+    top_junction: np.ndarray
+    bottom_junction: np.ndarray
+    junction_parent: np.ndarray
+    junction_segment: np.ndarray
+
+    @property
+    def num_segments(self) -> int:
+        return int(self.widths[0]) if self.widths.size else 0
+
+    @property
+    def max_length(self) -> int:
+        return int(self.widths.size)
+
+    @property
+    def num_segment_nodes(self) -> int:
+        return int(self.widths.sum())
+
+
+def _segments(parent: np.ndarray, is_junction: np.ndarray) -> list[list[int]]:
+    """Maximal paths of non-junction nodes, each listed top to bottom."""
+    n = parent.shape[0]
+    has_parent = parent >= 0
+    nchild = np.bincount(parent[has_parent], minlength=n)
+    only_child = np.full(n, -1, dtype=np.int64)
+    kids = np.flatnonzero(has_parent)
+    single = nchild[parent[kids]] == 1
+    only_child[parent[kids[single]]] = kids[single]
+    tops = np.flatnonzero(~is_junction & has_parent & is_junction[np.maximum(parent, 0)])
+    paths = []
+    for top in tops:
+        path = [int(top)]
+        c = only_child[top]
+        while c >= 0 and not is_junction[c]:
+            path.append(int(c))
+            c = only_child[c]
+        paths.append(path)
+    return paths
+
+
+def segment_layout(
+    parent: np.ndarray | Sequence[int], force_junction: np.ndarray | None = None
+) -> SegmentLayout:
+    """Decompose a forest into junctions and unbranched segments (round-major)."""
+    parent = tree_order(parent).parent
+    n = parent.shape[0]
+    has_parent = parent >= 0
+    nchild = np.bincount(parent[has_parent], minlength=n)
+    is_junction = ~has_parent | (nchild >= 2)
+    if force_junction is not None:
+        is_junction = is_junction | np.asarray(force_junction, dtype=bool)
+    paths = sorted(_segments(parent, is_junction), key=lambda p: (-len(p), p[0]))
+    s = len(paths)
+    k = len(paths[0]) if paths else 0
+    widths = np.array([sum(len(p) > j for p in paths) for j in range(k)], dtype=np.int64)
+    rounds = [[p[-1 - j] for p in paths[: widths[j]]] for j in range(k)]
+    junctions = np.flatnonzero(is_junction)
+    order = np.concatenate([np.asarray(r, dtype=np.int64) for r in rounds] + [junctions])
+
+    m = junctions.size
+    slot = np.full(n, -1, dtype=np.int64)
+    slot[junctions] = np.arange(m)
+    segment_of_bottom = np.full(n, -1, dtype=np.int64)
+    top_junction = np.zeros(s, dtype=np.int64)
+    bottom_junction = np.full(s, m, dtype=np.int64)
+    child_of = {int(c): int(p) for c, p in zip(np.flatnonzero(has_parent), parent[has_parent])}
+    below = {p: c for c, p in child_of.items() if nchild[p] == 1}
+    for q, path in enumerate(paths):
+        top_junction[q] = slot[parent[path[0]]]
+        segment_of_bottom[path[-1]] = q
+        c = below.get(path[-1])
+        if c is not None:
+            bottom_junction[q] = slot[c]
+    junction_parent = np.full(m, -1, dtype=np.int64)
+    junction_segment = np.full(m, s, dtype=np.int64)
+    for q, node in enumerate(junctions):
+        p = parent[node]
+        if p < 0:
+            continue
+        if is_junction[p]:
+            junction_parent[q] = slot[p]
+        else:
+            seg = segment_of_bottom[p]
+            junction_segment[q] = seg
+            junction_parent[q] = top_junction[seg]
+    return SegmentLayout(
+        order=order,
+        widths=widths,
+        junctions=junctions,
+        top_junction=top_junction,
+        bottom_junction=bottom_junction,
+        junction_parent=junction_parent,
+        junction_segment=junction_segment,
+    )
+
+
+class SegmentTreeSolver(TreeSolver):
+    """Eliminate unbranched segments in parallel, then solve the junction tree.
+
+    Args:
+        parent: Parent array, see :class:`~sim.solvers.tree.TreeSolver`.
+        force_junction: Optional boolean mask of nodes to treat as junctions
+            (e.g. branch points, so that they are numbered after compartments).
+        junction_solver: Factory ``parent -> TreeSolver`` for the reduced system
+            over the junctions (default: sequential Hines elimination).
+        max_unrolled_rounds: Segments up to this many nodes are eliminated by an
+            unrolled Python loop over static slices; longer ones by a
+            :func:`jax.lax.scan` over padded rounds.
+    """
+
+    def __init__(
+        self,
+        parent: np.ndarray | Sequence[int],
+        *,
+        force_junction: np.ndarray | None = None,
+        junction_solver: Callable[[np.ndarray], TreeSolver] = SequentialTreeSolver,
+        max_unrolled_rounds: int = 32,
+    ) -> None:
+        super().__init__(parent)
+        self.layout = segment_layout(self.parent, force_junction)
+        self._junction = junction_solver(self.layout.junction_parent)
+        self._permuted = not np.array_equal(self.layout.order, np.arange(self.num_nodes))
+        self._inverse = np.argsort(self.layout.order)
+        self._unrolled = self.layout.max_length <= max_unrolled_rounds
+        if not self._unrolled:
+            self._padded = _PaddedRounds.build(self.layout)
+
+    @staticmethod
+    def preferred_order(
+        parent: np.ndarray | Sequence[int], force_junction: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Node numbering in which the solve needs no permutation (round-major)."""
+        return segment_layout(parent, force_junction).order
+
+    def _solve(self, diag, lower, upper, rhs):
+        lay = self.layout
+        # Coefficients in round-major order; the coupling of a node to its parent
+        # (lower) and of the parent to it (upper) are per node and move with it.
+        coeffs = (diag, rhs, lower, upper)
+        if self._permuted:
+            coeffs = tuple(a[lay.order] for a in coeffs)
+        d, b, lo, up = coeffs
+        ns = lay.num_segment_nodes
+        d_j, b_j, lo_j, up_j = (a[ns:] for a in (d, b, lo, up))
+        if lay.num_segments == 0:
+            x = self._junction._solve(d_j, lo_j, up_j, b_j)
+        else:
+            # Couplings of the bottom junction C to the bottom node of its segment.
+            m = lay.junctions.size
+            has_c = lay.bottom_junction < m
+            c_slot = np.minimum(lay.bottom_junction, m - 1)
+            u_c = jnp.where(has_c, up_j[c_slot], 0.0)
+            l_c = jnp.where(has_c, lo_j[c_slot], 0.0)
+            rows = (d[:ns], b[:ns], lo[:ns], up[:ns])
+            if self._unrolled:
+                reduced, saved = _eliminate_rounds(rows, lay.widths, u_c, l_c)
+            else:
+                reduced, saved = self._padded.eliminate(rows, u_c, l_c)
+            x_j = self._solve_junctions(reduced, d_j, b_j, lo_j, up_j)
+            x_jp = pad_one(x_j, 0.0)
+            x_top, x_bot = x_jp[lay.top_junction], x_jp[lay.bottom_junction]
+            if self._unrolled:
+                x_seg = _substitute_rounds(saved, lo[:ns], lay.widths, x_top, x_bot)
+            else:
+                x_seg = self._padded.substitute(saved, lo[:ns], x_top, x_bot)
+            x = jnp.concatenate([x_seg, x_j])
+        return x[self._inverse] if self._permuted else x
+
+    def _solve_junctions(self, reduced, d_j, b_j, lo_j, up_j):
+        lay = self.layout
+        m, s = lay.junctions.size, lay.num_segments
+        d_top, b_top, u_pc, l_cp, d_bot, b_bot = reduced
+        targets = np.concatenate([lay.top_junction, lay.bottom_junction])
+        contrib = jnp.stack([jnp.concatenate([d_top, d_bot]), jnp.concatenate([b_top, b_bot])])
+        acc = jnp.zeros((2, m + 1), d_j.dtype).at[:, targets].add(contrib)
+        via = lay.junction_segment < s
+        seg = np.minimum(lay.junction_segment, s - 1)
+        lo_j = jnp.where(via, l_cp[seg], lo_j)
+        up_j = jnp.where(via, u_pc[seg], up_j)
+        return self._junction._solve(d_j + acc[0, :m], lo_j, up_j, b_j + acc[1, :m])
+
+
+def _eliminate_rounds(rows, widths, u_c, l_c):
+    """Phase 1 over static slices: round ``j`` covers the first ``widths[j]`` segments."""
+    d, b, lo, up = rows
+    offsets = np.concatenate([[0], np.cumsum(widths)])
+    s = int(widths[0])
+    k = widths.size
+    dt, bt = d[: widths[0]], b[: widths[0]]
+    ut, lc = u_c, l_c
+    d_bot = jnp.zeros(s, d.dtype)
+    b_bot = jnp.zeros(s, d.dtype)
+    tops, saved = [], []
+    for j in range(k):
+        w = int(widths[j])
+        w_next = int(widths[j + 1]) if j + 1 < k else 0
+        row = slice(int(offsets[j]), int(offsets[j]) + w)
+        inv = 1.0 / dt
+        d_bot = d_bot.at[:w].add(-lc * ut * inv)
+        b_bot = b_bot.at[:w].add(-lc * bt * inv)
+        f = up[row] * inv
+        du, db, ut_up, lc_up = -f * lo[row], -f * bt, -f * ut, -lc * lo[row] * inv
+        saved.append((inv, bt, ut))
+        tops.append(tuple(a[w_next:] for a in (du, db, ut_up, lc_up)))
+        if w_next:
+            nxt = slice(int(offsets[j + 1]), int(offsets[j + 1]) + w_next)
+            dt = d[nxt] + du[:w_next]
+            bt = b[nxt] + db[:w_next]
+            ut, lc = ut_up[:w_next], lc_up[:w_next]
+    # Segments finishing at later rounds come first in segment order.
+    top = tuple(jnp.concatenate(parts) for parts in zip(*reversed(tops)))
+    return (*top, d_bot, b_bot), saved
+
+
+def _substitute_rounds(saved, lo, widths, x_top, x_bot):
+    """Phase 3 over static slices, from the top round down; returns round-major x."""
+    offsets = np.concatenate([[0], np.cumsum(widths)])
+    k = widths.size
+    out = [None] * k
+    x_prev = x_top[:0]
+    for j in range(k - 1, -1, -1):
+        w = int(widths[j])
+        inv, bt, ut = saved[j]
+        above = jnp.concatenate([x_prev, x_top[x_prev.shape[0] : w]])
+        row = slice(int(offsets[j]), int(offsets[j]) + w)
+        x_prev = (bt - lo[row] * above - ut * x_bot[:w]) * inv
+        out[j] = x_prev
+    return jnp.concatenate(out)
+
+
+@dataclass(frozen=True)
+class _PaddedRounds:
+    """Phases 1 and 3 as scans over rounds padded to the number of segments.
+
+    Used for very long segments (long unbranched cables), where unrolling one
+    round per node would make the program too large.
+    """
+
+    gather: np.ndarray  # (K, S) round-major positions, ns for padding
+    is_top: np.ndarray  # (K, S)
+    cont: np.ndarray  # (K, S)
+    scatter: np.ndarray  # positions of real slots in the flattened (K, S) table
+
+    @classmethod
+    def build(cls, lay: SegmentLayout) -> _PaddedRounds:
+        k, s = lay.max_length, lay.num_segments
+        ns = lay.num_segment_nodes
+        offsets = np.concatenate([[0], np.cumsum(lay.widths)])
+        gather = np.full((k, s), ns, dtype=np.int64)
+        for j in range(k):
+            gather[j, : lay.widths[j]] = offsets[j] + np.arange(lay.widths[j])
+        length = (gather < ns).sum(axis=0)
+        rounds = np.arange(k)[:, None]
+        real = gather < ns
+        return cls(
+            gather=gather,
+            is_top=rounds == (length[None, :] - 1),
+            cont=rounds < (length[None, :] - 1),
+            scatter=np.flatnonzero(real.ravel()),
+        )
+
+    def eliminate(self, rows, u_c, l_c):
+        d, b, lo, up = (pad_one(r, fill)[self.gather] for r, fill in zip(rows, (1.0, 0, 0, 0)))
+        d_next = jnp.concatenate([d[1:], d[-1:]])
+        b_next = jnp.concatenate([b[1:], b[-1:]])
+        zero = jnp.zeros_like(u_c)
+        init = (d[0], b[0], u_c, l_c, zero, zero, zero, zero, zero, zero)
+        carry, saved = lax.scan(
+            _padded_round, init, (d_next, b_next, lo, up, self.is_top, self.cont)
+        )
+        dt, bt, ut, lc, d_bot, b_bot, d_top, b_top, u_pc, l_cp = carry
+        return (d_top, b_top, u_pc, l_cp, d_bot, b_bot), saved
+
+    def substitute(self, saved, lo, x_top, x_bot):
+        lo = pad_one(lo, 0.0)[self.gather]
+
+        def body(x_prev, xs):
+            inv, bt, ut, lo_j, top = xs
+            above = jnp.where(top, x_top, x_prev)
+            x = (bt - lo_j * above - ut * x_bot) * inv
+            return x, x
+
+        _, xs = lax.scan(body, x_top, (*saved, lo, self.is_top), reverse=True)
+        return xs.reshape(-1)[self.scatter]
+
+
+def _padded_round(carry, xs):
+    dt, bt, ut, lc, d_bot, b_bot, d_top, b_top, u_pc, l_cp = carry
+    d_next, b_next, l_here, u_here, is_top, cont = xs
+    inv = 1.0 / dt
+    saved = (inv, bt, ut)
+    d_bot = d_bot - lc * ut * inv
+    b_bot = b_bot - lc * bt * inv
+    f = u_here * inv
+    du, db, ut_up, lc_up = -f * l_here, -f * bt, -f * ut, -lc * l_here * inv
+    d_top = jnp.where(is_top, du, d_top)
+    b_top = jnp.where(is_top, db, b_top)
+    u_pc = jnp.where(is_top, ut_up, u_pc)
+    l_cp = jnp.where(is_top, lc_up, l_cp)
+    dt = d_next + jnp.where(cont, du, 0.0)
+    bt = b_next + jnp.where(cont, db, 0.0)
+    ut = jnp.where(cont, ut_up, 0.0)
+    lc = jnp.where(cont, lc_up, 0.0)
+    return (dt, bt, ut, lc, d_bot, b_bot, d_top, b_top, u_pc, l_cp), saved
