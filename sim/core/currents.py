@@ -87,7 +87,11 @@ def membrane_currents(model: CompiledModule, state: SimState, params: StepParams
             out = kernel.compute_current(states, vv, pr)
             return as_site_array(out, vv, f"{kernel.name}.compute_current")
 
-        i, g = jax.jvp(current, (v,), (jnp.ones_like(v),))
+        @jax.checkpoint  # rematerialised under reverse mode, see update_mechanisms
+        def linearised(vv, current=current):
+            return jax.jvp(current, (vv,), (jnp.ones_like(vv),))
+
+        i, g = linearised(v)
         i_total = mech.index.add_into(i_total, i)
         g_total = mech.index.add_into(g_total, g)
         c = mech.current_slot

@@ -46,17 +46,33 @@ def recorder(model: CompiledModule) -> Callable[[SimState, MembraneTerms], jax.A
     return record
 
 
-def default_checkpoint_lengths(num_steps: int) -> tuple[int, ...]:
-    """Two levels of ``~sqrt(num_steps)`` for long simulations, none for short ones.
+#: Per-step state above which the two-level loop is not worth it for small models.
+SMALL_STATE_BYTES = 256
+#: Budget for what reverse mode stores per simulation before checkpointing kicks in.
+RESIDUAL_BUDGET_BYTES = 1 << 30
+SMALL_CHUNK = 20
 
-    Under reverse-mode differentiation this stores ``O(sqrt(T))`` states instead of
-    the residuals of all ``T`` steps, at the price of one extra forward pass; a
-    plain forward simulation is unaffected.
+
+def default_checkpoint_lengths(model: CompiledModule, num_steps: int) -> tuple[int, ...] | None:
+    """The loop structure used when ``integrate`` is not given ``checkpoint_lengths``.
+
+    * Small models (a few compartments) run as chunks of 20 steps. XLA's CPU
+      runtime executes a loop body whose buffers are all tiny without any
+      scheduling overhead; with the recordings of all steps in the body it does
+      not. This makes ``jacfwd``/``grad`` of a one-compartment model 3-4x faster.
+    * Large models whose reverse-mode residuals (about two copies of the state
+      per step) would exceed 1 GiB get two levels of ``~sqrt(num_steps)``, so
+      memory stays flat at the price of one extra forward pass under ``grad``.
+    * Otherwise a plain scan. A forward simulation is unaffected either way.
     """
-    if num_steps <= 1000:
-        return (num_steps,)
-    inner = int(math.ceil(math.sqrt(num_steps)))
-    return (int(math.ceil(num_steps / inner)), inner)
+    width = model.nnodes * (1 + len(model.state_slots)) + len(model.recordings)
+    state_bytes = 8 * width
+    if state_bytes <= SMALL_STATE_BYTES and num_steps > 2 * SMALL_CHUNK:
+        return (-(-num_steps // SMALL_CHUNK), SMALL_CHUNK)
+    if 2 * state_bytes * num_steps > RESIDUAL_BUDGET_BYTES:
+        inner = int(math.ceil(math.sqrt(num_steps)))
+        return (-(-num_steps // inner), inner)
+    return None
 
 
 def checkpointed_scan(f, init, xs, *, length: int, lengths: Sequence[int] | None = None):
@@ -107,6 +123,8 @@ def simulate(
     ``(num_steps + 1, n_recordings)`` (the initial state first).
     """
     record = recorder(step.model)
+    if checkpoint_lengths is None:
+        checkpoint_lengths = default_checkpoint_lengths(step.model, num_steps)
 
     def body(carry: SimState, x: StepInputs):
         terms = step.currents(carry, params)

@@ -210,7 +210,7 @@ class SegmentTreeSolver(TreeSolver):
         ns = lay.num_segment_nodes
         d_j, b_j, lo_j, up_j = (a[ns:] for a in (d, b, lo, up))
         if lay.num_segments == 0:
-            x = self._junction._solve(d_j, lo_j, up_j, b_j)
+            x = self._junction_solve(d_j, lo_j, up_j, b_j)
         else:
             # Couplings of the bottom junction C to the bottom node of its segment.
             m = lay.junctions.size
@@ -244,7 +244,12 @@ class SegmentTreeSolver(TreeSolver):
         seg = np.minimum(lay.junction_segment, s - 1)
         lo_j = jnp.where(via, l_cp[seg], lo_j)
         up_j = jnp.where(via, u_pc[seg], up_j)
-        return self._junction._solve(d_j + acc[0, :m], lo_j, up_j, b_j + acc[1, :m])
+        return self._junction_solve(d_j + acc[0, :m], lo_j, up_j, b_j + acc[1, :m])
+
+    def _junction_solve(self, d, lo, up, b):
+        if self._junction._child.size == 0:  # only roots: a diagonal system
+            return b / d
+        return self._junction._solve(d, lo, up, b)
 
 
 def _eliminate_rounds(rows, widths, u_c, l_c):

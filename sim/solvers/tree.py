@@ -205,8 +205,12 @@ class TreeSolver(abc.ABC):
         def solve(_matvec, b):
             return self._solve(diag, lower, upper, b)
 
+        # In reverse mode the barrier materialises the right-hand side once:
+        # otherwise XLA fuses its producer (the mechanisms' adjoints, elementwise)
+        # into every slice the elimination takes of it, recomputing it each time.
         def transpose_solve(_matvec, b):
-            return self._solve(diag, upper, lower, b)
+            d, lo, up, b = lax.optimization_barrier((diag, lower, upper, b))
+            return self._solve(d, up, lo, b)
 
         return lax.custom_linear_solve(
             lambda x: self.matvec(diag, lower, upper, x), rhs, solve, transpose_solve
