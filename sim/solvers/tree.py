@@ -253,9 +253,10 @@ class DenseTreeSolver(TreeSolver):
 class SequentialTreeSolver(TreeSolver):
     """Hines' algorithm: eliminate one node at a time, as NEURON does.
 
-    Nodes are permuted into topological order once; elimination then runs in
-    reverse order (children before parents) and back-substitution forwards,
-    each as a :func:`jax.lax.scan` of ``N`` scalar steps.
+    Elimination visits the non-root nodes children-first, back-substitution all
+    nodes parents-first, each as a :func:`jax.lax.scan` of scalar steps that index
+    the coefficient arrays in place (node numbers and parents are static
+    constants of the scans, so nothing is permuted or padded).
 
     Args:
         parent: Parent array, see :class:`TreeSolver`.
@@ -264,48 +265,36 @@ class SequentialTreeSolver(TreeSolver):
 
     def __init__(self, parent: np.ndarray | Sequence[int], *, unroll: int = 1) -> None:
         super().__init__(parent)
-        n = self.num_nodes
         order = self.tree.order
-        position = np.empty(n, dtype=np.int64)
-        position[order] = np.arange(n)
         par = self.parent[order]
-        # Parent position in the permuted layout; roots point at the dummy slot n.
-        self._perm = order
-        self._inverse = position
-        self._parent_pos = np.where(par >= 0, position[np.maximum(par, 0)], n)
-        self._is_root = par < 0
+        kids = par >= 0
+        self._elim_nodes = order[kids][::-1].astype(np.int32)
+        self._elim_parents = par[kids][::-1].astype(np.int32)
+        self._order = order.astype(np.int32)
+        self._order_parents = np.maximum(par, 0).astype(np.int32)
+        self._order_is_root = ~kids
         self._unroll = max(1, int(unroll))
 
     def _solve(self, diag, lower, upper, rhs):
-        n = self.num_nodes
-        zero = jnp.zeros((), diag.dtype)
-        # Permute to topological order; coefficients of roots are dropped.
-        d = pad_one(diag[self._perm], 1.0)
-        b = pad_one(rhs[self._perm], 0.0)
-        lo = jnp.where(self._is_root, zero, lower[self._perm])
-        up = jnp.where(self._is_root, zero, upper[self._perm])
-        pp = jnp.asarray(self._parent_pos, dtype=jnp.int32)
-        steps = jnp.arange(n, dtype=jnp.int32)
-
         def eliminate(carry, xs):
             d, b = carry
-            i, p, l_i, u_i = xs
-            f = u_i / d[i]
-            d = d.at[p].add(-f * l_i)
+            i, p = xs
+            f = upper[i] / d[i]
+            d = d.at[p].add(-f * lower[i])
             b = b.at[p].add(-f * b[i])
             return (d, b), None
 
-        rev = (steps[::-1], pp[::-1], lo[::-1], up[::-1])
-        (d, b), _ = lax.scan(eliminate, (d, b), rev, unroll=self._unroll)
+        elim = (self._elim_nodes, self._elim_parents)
+        (d, b), _ = lax.scan(eliminate, (diag, rhs), elim, unroll=self._unroll)
 
         def substitute(x, xs):
-            i, p, l_i = xs
-            x = x.at[i].set((b[i] - l_i * x[p]) / d[i])
-            return x, None
+            i, p, root = xs
+            coupling = jnp.where(root, 0.0, lower[i] * x[p])
+            return x.at[i].set((b[i] - coupling) / d[i]), None
 
-        x0 = jnp.zeros((n + 1,), diag.dtype)
-        x, _ = lax.scan(substitute, x0, (steps, pp, lo), unroll=self._unroll)
-        return x[self._inverse]
+        subst = (self._order, self._order_parents, self._order_is_root)
+        x, _ = lax.scan(substitute, jnp.zeros_like(rhs), subst, unroll=self._unroll)
+        return x
 
 
 @dataclass(frozen=True)
