@@ -189,6 +189,7 @@ class SegmentTreeSolver(TreeSolver):
         self._permuted = not np.array_equal(self.layout.order, np.arange(self.num_nodes))
         self._inverse = np.argsort(self.layout.order)
         self._unrolled = self.layout.max_length <= max_unrolled_rounds
+        self._tops = _children_table(self.layout.top_junction, self.layout.junctions.size)
         if not self._unrolled:
             self._padded = _PaddedRounds.build(self.layout)
 
@@ -234,22 +235,42 @@ class SegmentTreeSolver(TreeSolver):
         return x[self._inverse] if self._permuted else x
 
     def _solve_junctions(self, reduced, d_j, b_j, lo_j, up_j):
+        """Add the segments' contributions to the junction rows, then solve them.
+
+        Written as gathers only (no scatter), so that XLA fuses the assembly: a
+        junction receives from the segment it hangs from (its bottom) and from the
+        segments hanging from it (``_tops``, padded to the largest fan-out).
+        """
         lay = self.layout
-        m, s = lay.junctions.size, lay.num_segments
+        s = lay.num_segments
         d_top, b_top, u_pc, l_cp, d_bot, b_bot = reduced
-        targets = np.concatenate([lay.top_junction, lay.bottom_junction])
-        contrib = jnp.stack([jnp.concatenate([d_top, d_bot]), jnp.concatenate([b_top, b_bot])])
-        acc = jnp.zeros((2, m + 1), d_j.dtype).at[:, targets].add(contrib)
         via = lay.junction_segment < s
         seg = np.minimum(lay.junction_segment, s - 1)
+        tops = self._tops
+        d = d_j + jnp.where(via, d_bot[seg], 0.0) + pad_one(d_top, 0.0)[tops].sum(axis=1)
+        b = b_j + jnp.where(via, b_bot[seg], 0.0) + pad_one(b_top, 0.0)[tops].sum(axis=1)
         lo_j = jnp.where(via, l_cp[seg], lo_j)
         up_j = jnp.where(via, u_pc[seg], up_j)
-        return self._junction_solve(d_j + acc[0, :m], lo_j, up_j, b_j + acc[1, :m])
+        return self._junction_solve(d, lo_j, up_j, b)
 
     def _junction_solve(self, d, lo, up, b):
         if self._junction._child.size == 0:  # only roots: a diagonal system
             return b / d
         return self._junction._solve(d, lo, up, b)
+
+
+def _children_table(parent_slot: np.ndarray, num_slots: int) -> np.ndarray:
+    """``(num_slots, max_fanout)`` table of the items with each parent slot.
+
+    Padded with ``len(parent_slot)`` (the index of an appended zero).
+    """
+    count = np.bincount(parent_slot, minlength=num_slots)
+    table = np.full((num_slots, max(int(count.max(initial=0)), 1)), parent_slot.size, np.int64)
+    fill = np.zeros(num_slots, dtype=np.int64)
+    for item, slot in enumerate(parent_slot):
+        table[slot, fill[slot]] = item
+        fill[slot] += 1
+    return table
 
 
 def _eliminate_rounds(rows, widths, u_c, l_c):

@@ -293,7 +293,7 @@ class SequentialTreeSolver(TreeSolver):
             return x.at[i].set((b[i] - coupling) / d[i]), None
 
         subst = (self._order, self._order_parents, self._order_is_root)
-        x, _ = lax.scan(substitute, jnp.zeros_like(rhs), subst, unroll=self._unroll)
+        x, _ = lax.scan(substitute, rhs, subst, unroll=self._unroll)  # every entry is overwritten
         return x
 
 
