@@ -3,6 +3,7 @@
 ``import sim as jx`` is a drop-in replacement for ``import jaxley as jx``.
 """
 
+from sim.connect import connect
 from sim.integrate import build_init_and_step_fn, integrate
 from sim.modules.branch import Branch
 from sim.modules.cell import Cell
@@ -21,6 +22,7 @@ __all__ = [
     "Network",
     "View",
     "build_init_and_step_fn",
+    "connect",
     "datapoint_to_step_currents",
     "integrate",
     "read_swc",

@@ -26,7 +26,7 @@ import numpy as np
 
 from sim.core.graph import Graph, build_graph
 from sim.core.index import Index
-from sim.core.mechanism import CompartmentMechanism, StateView
+from sim.core.mechanism import CompartmentMechanism, EdgeMechanism, StateView
 from sim.solvers.segments import SegmentTreeSolver
 
 __all__ = [
@@ -57,11 +57,12 @@ class StateSlot:
 class Trainable:
     """A trainable parameter (or initial state) made by ``make_trainable``.
 
-    ``value[groups[k]]`` is assigned to compartment ``comps[k]`` (global index).
+    ``value[groups[k]]`` is assigned to compartment ``comps[k]`` (global index),
+    or, for synapse keys (``kind == "edge"``), to edge ``comps[k]``.
     """
 
     key: str
-    kind: Literal["param", "state"]
+    kind: Literal["param", "state", "edge"]
     comps: np.ndarray
     groups: np.ndarray
     init: np.ndarray
@@ -75,10 +76,12 @@ class Trainable:
 class RecordingSpec:
     """Recorded quantities, grouped by source so that each group is one gather.
 
-    ``sources[g]`` is ``("v", -1)``, ``("state", slot)`` or ``("current", slot)``;
-    ``positions[g]`` indexes the source array (internal compartment positions,
-    or positions within a packed state array); ``rows[g]`` are the recording
-    rows it fills. ``order`` puts the concatenated groups back in row order.
+    ``sources[g]`` is ``("v", -1)``, ``("state", slot)``, ``("current", slot)``,
+    ``("edge_state", slot)`` or ``("edge_current", mechanism)``; ``positions[g]``
+    indexes the source array (internal compartment positions, positions within a
+    packed state array, or edges within their type); ``rows[g]`` are the
+    recording rows it fills. ``order`` puts the concatenated groups back in row
+    order. ``comps`` is the user's ``rec_index`` (compartment or edge index).
     """
 
     sources: tuple[tuple[str, int], ...]
@@ -101,13 +104,18 @@ class CompiledModule:
     order: np.ndarray
     position: np.ndarray
     mechanisms: tuple[CompartmentMechanism, ...]
+    edge_mechanisms: tuple[EdgeMechanism, ...]
     state_slots: tuple[StateSlot, ...]
+    edge_state_keys: tuple[str, ...]
+    edge_position: np.ndarray
     param_keys: tuple[str, ...]
     state_keys: tuple[str, ...]
     current_names: tuple[str, ...]
     current_index: tuple[Index, ...]
     base_params: Mapping[str, np.ndarray]
     base_states: Mapping[str, np.ndarray]
+    base_edge_params: Mapping[str, np.ndarray]
+    base_edge_states: Mapping[str, np.ndarray]
     trainables: tuple[Trainable, ...]
     recordings: RecordingSpec
     externals: Mapping[str, np.ndarray]
@@ -196,7 +204,38 @@ def _user_of(internal: np.ndarray, position: np.ndarray) -> np.ndarray:
     return order[internal]
 
 
-def _recordings(base, position, slots, currents) -> RecordingSpec:
+def _edge_mechanisms(base, position: np.ndarray):
+    """Bind every synapse type to its edges; per-type parameter and state tables."""
+    edges = base.edges
+    ncomp = len(base.nodes)
+    mechs, params, states, state_keys = [], {}, {}, []
+    edge_position = np.full(len(edges), -1, dtype=np.int64)
+    for syn in base._synapses:
+        rows = edges[edges["type"] == syn.name].sort_values("index_within_type")
+        ids = rows["global_edge_index"].to_numpy(dtype=np.int64)
+        edge_position[ids] = np.arange(ids.size)
+        for key in syn.synapse_params:
+            params[key] = rows[key].to_numpy(dtype=float).copy()
+        slots = []
+        for key in syn.synapse_states:
+            states[key] = rows[key].to_numpy(dtype=float).copy()
+            slots.append(len(state_keys))
+            state_keys.append(key)
+        mechs.append(
+            EdgeMechanism(
+                kernel=syn,
+                edges=ids,
+                pre=Index.of(position[rows["pre_index"].to_numpy(dtype=np.int64)], ncomp),
+                post=Index.of(position[rows["post_index"].to_numpy(dtype=np.int64)], ncomp),
+                param_keys=tuple(syn.synapse_params),
+                state_keys=tuple(syn.synapse_states),
+                state_slots=tuple(slots),
+            )
+        )
+    return tuple(mechs), params, states, tuple(state_keys), edge_position
+
+
+def _recordings(base, position, slots, currents, edge_mechs, edge_state_keys, edge_position):
     rec = base.recordings
     states = tuple(rec["state"].astype(str).tolist())
     comps = rec["rec_index"].to_numpy(dtype=np.int64)
@@ -208,8 +247,13 @@ def _recordings(base, position, slots, currents) -> RecordingSpec:
         lookups[k] = table
     groups: dict[tuple[str, int], list[tuple[int, int]]] = {}
     for row, (state, comp) in enumerate(zip(states, comps)):
-        pos = int(position[comp])
-        if state == "v":
+        pos = int(position[comp]) if comp < position.size else -1
+        if state in edge_state_keys:
+            source, where = ("edge_state", edge_state_keys.index(state)), int(edge_position[comp])
+        elif state in [m.current_name for m in edge_mechs]:
+            k = [m.current_name for m in edge_mechs].index(state)
+            source, where = ("edge_current", k), int(edge_position[comp])
+        elif state == "v":
             source, where = ("v", -1), pos
         elif state in slot_of:
             source, where = ("state", slot_of[state]), int(lookups[slot_of[state]][pos])
@@ -261,7 +305,9 @@ def compile_module(module) -> CompiledModule:
     trainables = tuple(
         Trainable(
             key=t["key"],
-            kind="state" if t["key"] in state_keys else "param",
+            kind="edge"
+            if t["key"] in base.edge_keys()
+            else ("state" if t["key"] in state_keys else "param"),
             comps=np.asarray(t["comp_idx"], dtype=np.int64),
             groups=np.asarray(t["group_idx"], dtype=np.int64),
             init=np.asarray(t["init"], dtype=float),
@@ -269,21 +315,31 @@ def compile_module(module) -> CompiledModule:
         for t in base.trainables
     )
     transition = base.solver_customizers.get("exp_euler_transition")
+    edge_mechs, edge_params, edge_states, edge_state_keys, edge_position = _edge_mechanisms(
+        base, comp_position
+    )
     return CompiledModule(
         graph=graph,
         internal=graph.renumbered(order),
         order=order,
         position=position,
         mechanisms=_mechanisms(base, comp_position, slots_t, current_names),
+        edge_mechanisms=edge_mechs,
         state_slots=slots_t,
+        edge_state_keys=edge_state_keys,
+        edge_position=edge_position,
         param_keys=param_keys,
         state_keys=state_keys,
         current_names=current_names,
         current_index=tuple(current_index),
         base_params={k: nodes[k].to_numpy(dtype=float).copy() for k in param_keys},
         base_states={k: nodes[k].to_numpy(dtype=float).copy() for k in state_keys},
+        base_edge_params=edge_params,
+        base_edge_states=edge_states,
         trainables=trainables,
-        recordings=_recordings(base, comp_position, slots_t, current_names),
+        recordings=_recordings(
+            base, comp_position, slots_t, current_names, edge_mechs, edge_state_keys, edge_position
+        ),
         externals={k: np.asarray(v) for k, v in base.externals.items()},
         external_inds={k: np.asarray(v) for k, v in base.external_inds.items()},
         exp_euler_transition=None if transition is None else np.asarray(transition),

@@ -54,14 +54,18 @@ def step_params(
     for mech in model.mechanisms:
         keys = dict.fromkeys(mech.param_keys + MECHANISM_GEOMETRY)
         mechanisms.append({k: jnp.asarray(all_params[k])[mech.comps] for k in keys})
-    return StepParams(cable=cable, mechanisms=tuple(mechanisms), transition=transition)
+    edges = tuple(
+        {k: jnp.asarray(all_params[k]) for k in mech.param_keys} for mech in model.edge_mechanisms
+    )
+    return StepParams(cable=cable, mechanisms=tuple(mechanisms), edges=edges, transition=transition)
 
 
 def sim_state(model: CompiledModule, all_states: Mapping[str, jax.Array]) -> SimState:
     """Dynamic states (global-order dicts, with or without observables) to a SimState."""
     v = jnp.asarray(all_states["v"])[_internal_comps(model)]
     states = tuple(jnp.asarray(all_states[slot.key])[slot.comps] for slot in model.state_slots)
-    return SimState(v=v, states=states)
+    edge_states = tuple(jnp.asarray(all_states[key]) for key in model.edge_state_keys)
+    return SimState(v=v, states=states, edge_states=edge_states)
 
 
 def user_states(
@@ -78,6 +82,10 @@ def user_states(
         present = np.zeros(n, dtype=bool)
         present[index.positions] = True
         out[name] = jnp.where(present, values, jnp.nan)[pc]
+    for key, values in zip(model.edge_state_keys, state.edge_states):
+        out[key] = values
+    for mech, current in zip(model.edge_mechanisms, terms.edge_currents):
+        out[mech.current_name] = current
     return out
 
 

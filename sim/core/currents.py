@@ -19,10 +19,17 @@ import jax
 import jax.numpy as jnp
 
 from sim.core.compiled import CompiledModule
-from sim.core.mechanism import CompartmentMechanism
+from sim.core.mechanism import CompartmentMechanism, EdgeMechanism
 from sim.core.state import SimState, StepParams
 
-__all__ = ["MembraneTerms", "membrane_currents", "mechanism_states", "as_site_array"]
+__all__ = [
+    "MembraneTerms",
+    "membrane_currents",
+    "mechanism_states",
+    "edge_states",
+    "synaptic_currents",
+    "as_site_array",
+]
 
 
 @jax.tree_util.register_dataclass
@@ -35,11 +42,18 @@ class MembraneTerms:
         g: Its derivative with respect to the voltage (S/cm²), ``(ncomp,)``.
         by_name: Per current name (``CompiledModule.current_names``), the summed
             current of the mechanisms carrying it, 0 where none does.
+        i_point: Total synaptic (point-process) current into each compartment's
+            membrane (nA, outward positive), or ``None`` without synapses.
+        g_point: Its derivative with respect to the postsynaptic voltage (µS).
+        edge_currents: Per synapse type, the current of every edge (nA).
     """
 
     i: jax.Array
     g: jax.Array
     by_name: tuple[jax.Array, ...]
+    i_point: jax.Array | None = None
+    g_point: jax.Array | None = None
+    edge_currents: tuple[jax.Array, ...] = ()
 
 
 def as_site_array(value, like: jax.Array, what: str) -> jax.Array:
@@ -96,4 +110,42 @@ def membrane_currents(model: CompiledModule, state: SimState, params: StepParams
         g_total = mech.index.add_into(g_total, g)
         c = mech.current_slot
         by_name[c] = mech.index.add_into(by_name[c], i)
-    return MembraneTerms(i=i_total, g=g_total, by_name=tuple(by_name))
+    if not model.edge_mechanisms:
+        return MembraneTerms(i=i_total, g=g_total, by_name=tuple(by_name))
+    i_point, g_point, edge_currents = synaptic_currents(model, state, params)
+    return MembraneTerms(
+        i=i_total,
+        g=g_total,
+        by_name=tuple(by_name),
+        i_point=i_point,
+        g_point=g_point,
+        edge_currents=edge_currents,
+    )
+
+
+def edge_states(mech: EdgeMechanism, state: SimState) -> dict[str, jax.Array]:
+    """The states of one synapse type, over its edges (kernel-facing dict)."""
+    return {key: state.edge_states[k] for key, k in zip(mech.state_keys, mech.state_slots)}
+
+
+def synaptic_currents(model: CompiledModule, state: SimState, params: StepParams):
+    """Synaptic currents per edge and their sums (and derivatives) per compartment."""
+    zeros = jnp.zeros(model.ncomp, state.v.dtype)
+    i_point, g_point, per_edge = zeros, zeros, []
+    for k, mech in enumerate(model.edge_mechanisms):
+        states, pr, kernel = edge_states(mech, state), params.edges[k], mech.kernel
+        v_pre = mech.pre.gather(state.v)
+
+        @jax.checkpoint
+        def linearised(v_post, states=states, pr=pr, kernel=kernel, v_pre=v_pre):
+            def current(vv):
+                out = kernel.compute_current(states, v_pre, vv, pr)
+                return as_site_array(out, vv, f"{kernel.name}.compute_current")
+
+            return jax.jvp(current, (v_post,), (jnp.ones_like(v_post),))
+
+        i, g = linearised(mech.post.gather(state.v))
+        i_point = i_point.at[mech.post.positions].add(i)
+        g_point = g_point.at[mech.post.positions].add(g)
+        per_edge.append(i)
+    return i_point, g_point, tuple(per_edge)

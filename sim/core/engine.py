@@ -74,9 +74,16 @@ class Engine:
         model = self.model
         params = {k: jnp.asarray(v) for k, v in model.base_params.items()}
         states = {k: jnp.asarray(v) for k, v in model.base_states.items()}
+        edge_params = {k: jnp.asarray(v) for k, v in model.base_edge_params.items()}
+        edge_states = {k: jnp.asarray(v) for k, v in model.base_edge_states.items()}
         for key, idx, val in overrides:
-            apply_entry(params if key in params else states, key, idx, val)
-        return derive(model.graph, params), states
+            if key in edge_params or key in edge_states:
+                # Synapse keys are indexed by global edge index; tables are per type.
+                pos = jnp.asarray(model.edge_position)[jnp.asarray(idx).reshape(-1)]
+                apply_entry(edge_params if key in edge_params else edge_states, key, pos, val)
+            else:
+                apply_entry(params if key in params else states, key, idx, val)
+        return {**derive(model.graph, params), **edge_params}, {**states, **edge_states}
 
     def transition(self, all_params: Mapping[str, jax.Array], dt) -> jax.Array:
         """Exponential-Euler transition matrix in user order, ``(ncomp, ncomp)``."""

@@ -131,11 +131,11 @@ class EdgeMechanism:
 
     Attributes:
         kernel: The synapse object.
-        edges: Row indices in the module's edges table.
+        edges: Global edge indices (rows of the edges table), in within-type order.
         pre: Internal compartment positions of the presynaptic sites.
         post: Internal compartment positions of the postsynaptic sites.
         param_keys / state_keys: The kernel's parameters and states (per edge).
-        current_slot: Index of the synapse's current name in ``current_names``.
+        state_slots: Position of each state key in ``SimState.edge_states``.
     """
 
     location: ClassVar[Location] = Location.EDGE
@@ -145,7 +145,11 @@ class EdgeMechanism:
     post: Index
     param_keys: tuple[str, ...]
     state_keys: tuple[str, ...]
-    current_slot: int
+    state_slots: tuple[int, ...]
+
+    @property
+    def current_name(self) -> str:
+        return f"i_{self.kernel.name}"
 
     @property
     def name(self) -> str:

@@ -70,9 +70,9 @@ def split_overrides(pstate: list[dict], compiled: CompiledModule) -> tuple[list,
                 "param_state entries must be dicts with 'key', 'indices', 'val' as "
                 f"returned by data_set(); got {entry!r}."
             )
-        if entry["key"] in compiled.param_keys:
+        if entry["key"] in compiled.param_keys or entry["key"] in compiled.base_edge_params:
             params.append(entry)
-        elif entry["key"] in compiled.state_keys:
+        elif entry["key"] in compiled.state_keys or entry["key"] in compiled.base_edge_states:
             states.append(entry)
         else:
             raise ValueError(f"param_state sets unknown key {entry['key']!r}.")

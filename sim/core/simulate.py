@@ -35,6 +35,10 @@ def recorder(model: CompiledModule) -> Callable[[SimState, MembraneTerms], jax.A
                 source = state.v
             elif kind == "state":
                 source = state.states[slot]
+            elif kind == "edge_state":
+                source = state.edge_states[slot]
+            elif kind == "edge_current":
+                source = terms.edge_currents[slot]
             else:
                 source = terms.by_name[slot]
             parts.append(source[positions])

@@ -30,10 +30,13 @@ class SimState:
             and not part of the state.
         states: One packed array per mechanism state key
             (``CompiledModule.state_slots``).
+        edge_states: One array per synapse state key (``CompiledModule.edge_state_keys``),
+            over the edges of its synapse type.
     """
 
     v: jax.Array
     states: tuple[jax.Array, ...]
+    edge_states: tuple[jax.Array, ...] = ()
 
 
 @_pytree
@@ -65,12 +68,14 @@ class StepParams:
         mechanisms: Per mechanism, its parameters (and the compartment geometry
             ``radius``/``length``/``area``/``capacitance``/``axial_resistivity``)
             at its compartments, keyed as the kernel expects.
+        edges: Per synapse type, its parameters over its edges.
         transition: Exponential-Euler transition matrix (internal order), or
             ``None`` for the other schemes.
     """
 
     cable: CableParams
     mechanisms: tuple[dict[str, jax.Array], ...]
+    edges: tuple[dict[str, jax.Array], ...] = ()
     transition: jax.Array | None = None
 
 

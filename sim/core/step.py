@@ -25,7 +25,7 @@ from sim.core.cable import CableOps
 from sim.core.compiled import CompiledModule
 from sim.core.currents import MembraneTerms, membrane_currents
 from sim.core.state import Drive, SimState, StepInputs, StepParams
-from sim.core.updates import clamp_states, update_mechanisms
+from sim.core.updates import clamp_states, update_mechanisms, update_synapses
 from sim.core.voltage import AbstractVoltageScheme, VoltageInputs
 from sim.solvers.tree import TreeSolver
 
@@ -82,8 +82,9 @@ class Step:
             self.ops, self.solver, params.cable, state.v, terms, v_inputs, dt, params.transition
         )
         states = update_mechanisms(self.model, state, params, v_new, terms, dt)
+        edge_states = update_synapses(self.model, state, params, v_new, dt)
         states = clamp_states(states, drive, inputs)
-        return SimState(v=v_new, states=states)
+        return SimState(v=v_new, states=states, edge_states=edge_states)
 
     def __call__(
         self, state: SimState, params: StepParams, drive: Drive, inputs: StepInputs, dt

@@ -6,10 +6,10 @@ import jax
 import jax.numpy as jnp
 
 from sim.core.compiled import CompiledModule
-from sim.core.currents import MembraneTerms, as_site_array, mechanism_states
+from sim.core.currents import MembraneTerms, as_site_array, edge_states, mechanism_states
 from sim.core.state import Drive, SimState, StepInputs, StepParams
 
-__all__ = ["update_mechanisms", "clamp_states"]
+__all__ = ["update_mechanisms", "update_synapses", "clamp_states"]
 
 
 def update_mechanisms(
@@ -49,6 +49,28 @@ def update_mechanisms(
             new[view.slot] = (
                 value if view.index.is_full else slot.at[view.index.positions].set(value)
             )
+    return tuple(new)
+
+
+def update_synapses(
+    model: CompiledModule, state: SimState, params: StepParams, v_new: jax.Array, dt
+) -> tuple[jax.Array, ...]:
+    """Stage 3 for edges: advance every synapse's states with the new voltages."""
+    new = list(state.edge_states)
+    for k, mech in enumerate(model.edge_mechanisms):
+        if not mech.state_keys:
+            continue
+        v_pre, v_post = mech.pre.gather(v_new), mech.post.gather(v_new)
+        update = jax.checkpoint(mech.kernel.update_states)
+        out = update(edge_states(mech, state), dt, v_pre, v_post, params.edges[k]) or {}
+        slots = dict(zip(mech.state_keys, mech.state_slots))
+        for key, value in out.items():
+            if key not in slots:
+                raise ValueError(
+                    f"{mech.name}.update_states returned {key!r}, which is not one of its "
+                    f"states {sorted(slots)}; declare it in synapse_states."
+                )
+            new[slots[key]] = as_site_array(value, v_post, f"{mech.name}.update_states")
     return tuple(new)
 
 

@@ -88,10 +88,18 @@ def _clamped(v: jax.Array, inputs: VoltageInputs) -> jax.Array:
     return v.at[inputs.clamp_pos].set(inputs.clamp_val.astype(v.dtype))
 
 
+def _point_terms(terms: MembraneTerms, v: jax.Array):
+    """Synaptic (point-process, nA) current and its conductance, 0 without synapses."""
+    if terms.i_point is None or terms.g_point is None:
+        return 0.0, 0.0
+    return terms.i_point, terms.g_point
+
+
 def _implicit_step(ops, solver, cable, v, terms, inputs, dt, clamp_val):
     c_dt = cable.cap / dt
-    diag_c = c_dt + terms.g * cable.area
-    rhs_c = c_dt * v + (terms.g * v - terms.i) * cable.area + inputs.i_ext
+    i_pt, g_pt = _point_terms(terms, v)
+    diag_c = c_dt + terms.g * cable.area + g_pt
+    rhs_c = c_dt * v + (terms.g * v - terms.i) * cable.area + g_pt * v - i_pt + inputs.i_ext
     x = implicit_solve(
         solver,
         ops,
@@ -134,7 +142,8 @@ class ForwardEuler(AbstractVoltageScheme):
         n = ops.graph.ncomp
         v_all = jnp.concatenate([v, ops.branchpoint_values(v, cable.g_axial)])
         axial = ops.net_axial_current(v_all, cable.g_axial)[:n]
-        dv = (-terms.i * cable.area + inputs.i_ext + axial) / cable.cap
+        i_pt, _ = _point_terms(terms, v)
+        dv = (-terms.i * cable.area - i_pt + inputs.i_ext + axial) / cable.cap
         return _clamped(v + dt * dv, inputs)
 
 
@@ -146,7 +155,8 @@ class ExponentialEuler(AbstractVoltageScheme):
     def __call__(self, ops, solver, cable, v, terms, inputs, dt, transition=None):
         if transition is None:
             raise ValueError("ExponentialEuler needs the transition matrix (StepParams).")
-        membrane = (-terms.i * cable.area + inputs.i_ext) / cable.cap
+        i_pt, _ = _point_terms(terms, v)
+        membrane = (-terms.i * cable.area - i_pt + inputs.i_ext) / cable.cap
         return _clamped(transition @ v + dt * membrane, inputs)
 
 

@@ -154,9 +154,19 @@ class InputOutputMixin:
 
     # ----------------------------------------------------------------- recordings
     def record(self, state: str = "v", verbose: bool = True) -> None:
-        """Record a state (or a membrane current such as ``"i_HH"``) in every viewed compartment."""
+        """Record a state (or a membrane current such as ``"i_HH"``) in every viewed compartment.
+
+        Synapse states and currents (e.g. ``"IonotropicSynapse_s"``,
+        ``"i_IonotropicSynapse"``) are recorded on every edge of the view; their
+        ``rec_index`` is the global edge index.
+        """
         base = self.base
-        comps = base.recordable_comps(state, self._sel)
+        if isinstance(state, str) and state in base.edge_keys():
+            if state in base.synapse_param_names:
+                raise ValueError(f"{state!r} is a synapse parameter; record states or currents.")
+            comps = self._edges_with_key(state)
+        else:
+            comps = base.recordable_comps(state, self._sel)
         new = pd.DataFrame({"rec_index": comps.astype(np.int64), "state": state})
         base.recordings = pd.concat([base.recordings, new], ignore_index=True)
         base._touch()

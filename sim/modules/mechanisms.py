@@ -65,6 +65,7 @@ class MechanismTableMixin:
 
     def recordable_comps(self, state: str, sel: np.ndarray) -> np.ndarray:
         valid = self.state_keys() + self.current_names()
+        valid += self.synapse_state_names + self.synapse_current_names
         if not isinstance(state, str) or state not in valid:
             raise ValueError(f"Cannot record {state!r}; recordable here: {valid}.")
         present = self.key_present(state, sel)

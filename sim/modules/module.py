@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from sim.modules.discretization import DiscretizationMixin
+from sim.modules.edges import EdgeTableMixin, empty_edges
 from sim.modules.inputs_outputs import InputOutputMixin
 from sim.modules.mechanisms import MechanismTableMixin
 from sim.modules.parameters import ParameterMixin
@@ -46,6 +47,7 @@ class Module(
     ParameterMixin,
     InputOutputMixin,
     MechanismTableMixin,
+    EdgeTableMixin,
     SimulationMixin,
     DiscretizationMixin,
     PlacementMixin,
@@ -69,6 +71,8 @@ class Module(
         self.branch_parent_x = np.zeros(0, dtype=float)
         self.xyzr: list[np.ndarray] = []
         self._channels: list = []
+        self._synapses: list = []
+        self.edges = empty_edges()
         self.group_names: list[str] = []
         self.trainables: list[dict] = []
         self.externals: dict[str, np.ndarray] = {}

@@ -26,6 +26,8 @@ class ParameterMixin:
         base = self.base
         if not isinstance(key, str):
             raise TypeError(f"Parameter names are strings, got {key!r}.")
+        if key in base.edge_keys() and key not in base.synapse_current_names:
+            return self._edges_with_key(key)
         if key not in base.settable_keys():
             raise ValueError(
                 f"Unknown parameter or state {key!r}. Available here: "
@@ -39,6 +41,25 @@ class ParameterMixin:
                 f"{len(self._sel)} selected compartments; insert it there first."
             )
         return self._sel[present]
+
+    def _edges_with_key(self, key: str) -> np.ndarray:
+        """Edges (global indices) in this view that carry the synapse key ``key``."""
+        base = self.base
+        edges = self._edges_in_view
+        types = base.edges["type"].to_numpy()[edges]
+        mine = edges[types == base.edge_key_type(key)]
+        if mine.size == 0:
+            raise ValueError(
+                f"{key!r} belongs to synapse {base.edge_key_type(key)!r}, but none of its "
+                "edges is in this view (an edge is in a compartment view when both its pre- "
+                "and postsynaptic compartments are)."
+            )
+        return mine
+
+    def _table_of(self, key: str):
+        """The base table (``nodes`` or ``edges``) holding ``key``."""
+        base = self.base
+        return base.edges if key in base.edge_keys() else base.nodes
 
     # ----------------------------------------------------------------- set
     def set(self, key: str, val: Any) -> None:
@@ -60,7 +81,7 @@ class ParameterMixin:
             raise ValueError(f"Value for {key!r} must be finite, got {val!r}.")
         if key in POSITIVE_PARAMS and np.any(arr <= 0):
             raise ValueError(f"{key!r} must be > 0, got {val!r}.")
-        self.base.nodes.loc[comps, key] = arr
+        self._table_of(key).loc[comps, key] = arr
         self.base._touch()
 
     def data_set(self, key: str, val: Any, param_state: list[dict] | None) -> list[dict]:
@@ -90,6 +111,8 @@ class ParameterMixin:
         """Group id (0..G-1) of every compartment; each group gets one parameter."""
         if self._ctrl == "module":
             return np.zeros(len(comps), dtype=int)
+        if self._ctrl == "edge":
+            return np.arange(len(comps))
         ids = self.base.nodes.loc[comps, f"global_{self._ctrl}_index"].to_numpy()
         _, group = np.unique(ids, return_inverse=True)
         return group.reshape(-1)
@@ -102,9 +125,11 @@ class ParameterMixin:
         """
         base = self.base
         comps = self._comps_with_key(key)
-        group = self._sharing_groups(comps)
+        on_edges = key in base.edge_keys()
+        group = np.zeros(len(comps), dtype=int) if on_edges and self._ctrl != "edge" else None
+        group = self._sharing_groups(comps) if group is None else group
         ngroups = int(group.max()) + 1
-        current = base.nodes.loc[comps, key].to_numpy(dtype=float)
+        current = self._table_of(key).loc[comps, key].to_numpy(dtype=float)
         if init_val is None:
             init = np.bincount(group, weights=current) / np.bincount(group)
         else:
@@ -149,7 +174,8 @@ class ParameterMixin:
         _check_params_list(trainable_params, base.trainables)
         for spec, p in zip(base.trainables, trainable_params):
             values = np.asarray(p[spec["key"]], dtype=float).reshape(-1)
-            base.nodes.loc[spec["comp_idx"], spec["key"]] = values[spec["group_idx"]]
+            table = self._table_of(spec["key"])
+            table.loc[spec["comp_idx"], spec["key"]] = values[spec["group_idx"]]
         base._touch()
 
     def delete_trainables(self) -> None:

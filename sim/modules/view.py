@@ -30,6 +30,11 @@ class View(Module):
         return self._view_nodes
 
     @property
+    def edges(self):
+        """The rows of the base module's ``edges`` table in this view (a copy)."""
+        return self.base.edges.loc[self._edges_in_view]
+
+    @property
     def externals(self):
         return self.base.externals
 

@@ -1,0 +1,44 @@
+"""A generic ionotropic (transmitter-gated) synapse."""
+
+from __future__ import annotations
+
+from sim.solver_gate import save_exp
+from sim.synapses.synapse import Synapse
+
+__all__ = ["IonotropicSynapse"]
+
+
+class IonotropicSynapse(Synapse):
+    """Ionotropic synapse of Abbott & Marder (1998), as in Jaxley.
+
+    The open fraction ``s`` relaxes towards ``s_inf = 1 / (1 + exp((v_th - v_pre) /
+    delta))`` with time constant ``(1 - s_inf) / k_minus``; the current is
+    ``gS * s * (v_post - e_syn)``.
+
+    Parameters (defaults): ``gS`` 1e-4 µS, ``e_syn`` 0 mV, ``k_minus`` 0.025 1/ms,
+    ``v_th`` -35 mV, ``delta`` 10 mV. State: ``s`` (0.2).
+    """
+
+    def __init__(self, name: str | None = None):
+        super().__init__(name)
+        p = self._name
+        self.synapse_params = {
+            f"{p}_gS": 1e-4,
+            f"{p}_e_syn": 0.0,
+            f"{p}_k_minus": 0.025,
+            f"{p}_v_th": -35.0,
+            f"{p}_delta": 10.0,
+        }
+        self.synapse_states = {f"{p}_s": 0.2}
+
+    def update_states(self, states, delta_t, pre_voltage, post_voltage, params):
+        p = self._name
+        s_inf = 1.0 / (1.0 + save_exp((params[f"{p}_v_th"] - pre_voltage) / params[f"{p}_delta"]))
+        tau_s = (1.0 - s_inf) / params[f"{p}_k_minus"]
+        decay = save_exp(-delta_t / tau_s)
+        return {f"{p}_s": states[f"{p}_s"] * decay + s_inf * (1.0 - decay)}
+
+    def compute_current(self, states, pre_voltage, post_voltage, params):
+        p = self._name
+        g = params[f"{p}_gS"] * states[f"{p}_s"]
+        return g * (post_voltage - params[f"{p}_e_syn"])
