@@ -22,6 +22,7 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m ruff check sim inference datasets experiments tests
 	$(BIN)/python -m ruff format --check sim inference datasets experiments tests
+	$(BIN)/python .ci/pyright_budget.py
 	$(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadgroup
 
 test-slow: $(STAMP)

@@ -7,10 +7,10 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
+from jax.core import Tracer
 
 from sim.core.compiled import CompiledModule
 from sim.core.engine import Engine, Override, engine_for
@@ -45,7 +45,7 @@ def _as_time(name: str, value) -> float:
 
 
 def _check_delta_t(delta_t) -> None:
-    if isinstance(delta_t, jax.core.Tracer):
+    if isinstance(delta_t, Tracer):
         return
     dt = _as_time("delta_t", delta_t)
     if not math.isfinite(dt) or dt <= 0:
@@ -76,7 +76,7 @@ def _check_params(params, compiled: CompiledModule) -> None:
                 "list returned by get_parameters() in the same order."
             )
         value = p[key]
-        if not isinstance(value, jax.core.Tracer):
+        if not isinstance(value, Tracer):
             try:
                 value = np.asarray(value, dtype=float)
             except (TypeError, ValueError) as err:
@@ -158,14 +158,14 @@ def _time_major_inputs(externals: dict, t_max, delta_t) -> dict:
                 "Nothing sets the simulation length: pass t_max=... (ms) or add a stimulus/clamp."
             )
         return out
-    if isinstance(t_max, jax.core.Tracer):
+    if isinstance(t_max, Tracer):
         raise TypeError("t_max must be a Python number (it sets array shapes), not traced.")
     t_max_f = _as_time("t_max", t_max)
     if not math.isfinite(t_max_f) or t_max_f < 0:
         raise ValueError(
             f"t_max must be a finite, non-negative duration in ms, got {t_max!r}; e.g. t_max=100.0."
         )
-    if isinstance(delta_t, jax.core.Tracer):
+    if isinstance(delta_t, Tracer):
         raise TypeError(
             "delta_t cannot be traced when t_max is given (together they set the number of "
             "steps); pass it as a Python float."
@@ -316,7 +316,7 @@ _DIVERGED_MV = 1e6  # no membrane potential reaches this; the solver has blown u
 
 def _report_nans(recs, compiled: CompiledModule) -> None:
     """Warn (naming recording and step) if the recordings are NaN/inf or ``v`` diverged."""
-    if isinstance(recs, jax.core.Tracer):
+    if isinstance(recs, Tracer):
         return
     recs = np.asarray(recs)
     bad = ~np.isfinite(recs)

@@ -122,6 +122,14 @@ class CompiledModule:
     external_inds: Mapping[str, np.ndarray]
     exp_euler_transition: np.ndarray | None
 
+    def __repr__(self) -> str:
+        return (
+            f"CompiledModule(ncomp={self.ncomp}, nbranchpoints={self.graph.nbranchpoints}, "
+            f"mechanisms={[m.name for m in self.mechanisms]}, "
+            f"synapses={[m.name for m in self.edge_mechanisms]}, "
+            f"recordings={len(self.recordings)}, trainables={len(self.trainables)})"
+        )
+
     @property
     def ncomp(self) -> int:
         return self.graph.ncomp

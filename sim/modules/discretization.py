@@ -24,10 +24,12 @@ import math
 import numpy as np
 import pandas as pd
 
+from sim.modules.fields import ModuleFields
+
 UNIFORM_MORPHOLOGY = ("length", "capacitance", "axial_resistivity")
 
 
-class DiscretizationMixin:
+class DiscretizationMixin(ModuleFields):
     """``set_ncomp`` for modules and views (branches of a cell or a branch)."""
 
     def set_ncomp(self, ncomp: int, min_radius: float | None = None, initialize: bool = True):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sim.modules.fields import ModuleFields
 from sim.synapses.synapse import validate_synapse
 
 EDGE_INDEX_COLUMNS = {
@@ -30,7 +31,7 @@ def empty_edges() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in EDGE_INDEX_COLUMNS.items()})
 
 
-class EdgeTableMixin:
+class EdgeTableMixin(ModuleFields):
     """Synapse bookkeeping of the base module (``edges`` and ``synapses``)."""
 
     # ----------------------------------------------------------------- names

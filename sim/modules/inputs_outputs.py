@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
+from jax.core import Tracer
+
+from sim.modules.fields import ModuleFields
 
 
-class InputOutputMixin:
+class InputOutputMixin(ModuleFields):
     """Methods that attach stimuli, clamps and recordings to the viewed compartments."""
 
     # ----------------------------------------------------------------- helpers
@@ -26,7 +28,7 @@ class InputOutputMixin:
         Concrete values must be finite numbers; traced ones (``data_stimulate`` and
         ``data_clamp`` inside jit) are only checked for their shape.
         """
-        if not isinstance(values, jax.core.Tracer):
+        if not isinstance(values, Tracer):
             _check_finite_numbers(values, what)
         arr = jnp.asarray(values)
         shape = tuple(arr.shape)

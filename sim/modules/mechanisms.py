@@ -12,10 +12,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from sim.channels.channel import validate_channel
+from sim.modules.fields import ModuleFields
 from sim.modules.parameters import MORPHOLOGY_PARAMS
 
 
-class MechanismTableMixin:
+class MechanismTableMixin(ModuleFields):
     """Methods of the base module that maintain mechanism columns in ``nodes``."""
 
     # ----------------------------------------------------------------- key tables

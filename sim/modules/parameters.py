@@ -12,12 +12,15 @@ from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
+from jax.core import Tracer
+
+from sim.modules.fields import ModuleFields
 
 MORPHOLOGY_PARAMS = ("length", "radius", "axial_resistivity", "capacitance")
 POSITIVE_PARAMS = MORPHOLOGY_PARAMS  # all morphology parameters must be > 0
 
 
-class ParameterMixin:
+class ParameterMixin(ModuleFields):
     """Methods that read and write parameters and states of the viewed compartments."""
 
     # ----------------------------------------------------------------- lookup
@@ -212,9 +215,8 @@ class ParameterMixin:
 
 
 def _is_tracer(val: Any) -> bool:
-    import jax
 
-    return isinstance(val, jax.core.Tracer)
+    return isinstance(val, Tracer)
 
 
 def _as_float_array(val: Any, what: str) -> np.ndarray:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.modules.fields import ModuleFields
+
 _AXES = {"xy": (0, 1), "xz": (0, 2), "yz": (1, 2)}
 
 
-class PlacementMixin:
+class PlacementMixin(ModuleFields):
     """``move``, ``move_to`` and ``rotate`` for modules and views."""
 
     def _placed_branches(self) -> np.ndarray:

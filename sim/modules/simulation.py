@@ -6,8 +6,10 @@ from typing import Any
 
 import jax.numpy as jnp
 
+from sim.modules.fields import ModuleFields
 
-class SimulationMixin:
+
+class SimulationMixin(ModuleFields):
     """``get_all_parameters``, ``get_all_states``, ``step`` and exp-Euler customisation."""
 
     def _engine(self, solver: str = "bwd_euler", voltage_solver: str = "jaxley.dhs"):

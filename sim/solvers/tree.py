@@ -382,8 +382,8 @@ def _build_levels(
 def _eliminate_level(
     rows: tuple[jax.Array, ...],
     incoming: jax.Array,
-    children: jax.Array | None,
-    parent_slot: jax.Array,
+    children: jax.Array | np.ndarray | None,
+    parent_slot: jax.Array | np.ndarray,
     *,
     num_parent_slots: int,
     emit_padded: bool,
@@ -414,7 +414,7 @@ def _substitute_level(
     diag: jax.Array,
     rhs: jax.Array,
     lower: jax.Array,
-    parent_slot: jax.Array,
+    parent_slot: jax.Array | np.ndarray,
     x_parent: jax.Array,
 ) -> jax.Array:
     """Back-substitute one level; ``x_parent`` ends with an extra zero entry."""
@@ -495,7 +495,7 @@ class LevelTreeSolver(TreeSolver):
         coupled = np.concatenate([lv.coupled for lv in levels])
         flat_rows = (diag[node], rhs[node], lower[coupled], upper[coupled])
         bounds = np.cumsum([0] + [lv.node.size for lv in levels])
-        eliminated = [None] * len(levels)
+        eliminated: list[tuple[jax.Array, jax.Array, jax.Array]] = []
         for k in range(len(levels) - 1, -1, -1):
             lv = levels[k]
             rows = tuple(a[bounds[k] : bounds[k + 1]] for a in flat_rows)
@@ -509,10 +509,10 @@ class LevelTreeSolver(TreeSolver):
                 num_parent_slots=parent_width,
                 emit_padded=emit_padded,
             )
-            eliminated[k] = (d_k, b_k, rows[2])
+            eliminated.append((d_k, b_k, rows[2]))
         x_rows = []
         x_parent = jnp.zeros((1,), diag.dtype)
-        for lv, (d_k, b_k, lo_k) in zip(levels, eliminated):
+        for lv, (d_k, b_k, lo_k) in zip(levels, reversed(eliminated)):
             x_k = _substitute_level(d_k, b_k, lo_k, lv.parent_slot, x_parent)
             x_rows.append(x_k)
             x_parent = pad_one(x_k, 0.0)
@@ -526,7 +526,9 @@ class LevelTreeSolver(TreeSolver):
         coupled = np.stack([lv.coupled for lv in levels])
         parent_slot = jnp.asarray(np.stack([lv.parent_slot for lv in levels]))
         gather = levels[0].children is not None
-        children = jnp.asarray(np.stack([lv.children for lv in levels])) if gather else None
+        children = (
+            jnp.asarray(np.stack([np.asarray(lv.children) for lv in levels])) if gather else None
+        )
         rows = (diag[node], rhs[node], lower[coupled], upper[coupled])
 
         def eliminate(incoming, xs):
@@ -551,7 +553,8 @@ class LevelTreeSolver(TreeSolver):
         )
 
         def substitute(x_parent, xs):
-            x_k = _substitute_level(*xs, x_parent)
+            d_k, b_k, lo_k, slot_k = xs
+            x_k = _substitute_level(d_k, b_k, lo_k, slot_k, x_parent)
             return pad_one(x_k, 0.0), x_k
 
         x_init = jnp.zeros((width + 1,), diag.dtype)
