@@ -24,6 +24,7 @@ import argparse
 import importlib
 import json
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -33,7 +34,8 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 
-jax.config.update("jax_enable_x64", True)
+if "--float32" not in sys.argv:
+    jax.config.update("jax_enable_x64", True)
 
 DT = 0.025
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "morphologies"
@@ -275,6 +277,35 @@ def run_case(case: Case, libs: list[str], rounds: int) -> dict[str, Timing]:
     return {lib: t for lib, (_, _, t) in prepared.items()}
 
 
+def l5pc_gradient_memory(lib: str, *, t_max: float = 200.0) -> dict:
+    """Peak resident memory of the L5PC gradient over ``t_max`` ms (run in a child process).
+
+    The child builds the L5PC cell (HH everywhere, gNa and gK trainable per branch),
+    takes ``value_and_grad`` of a loss of the somatic voltage once (compile + run)
+    and reports its peak RSS.
+    """
+    code = (
+        "import resource, time, jax, jax.numpy as jnp;"
+        "jax.config.update('jax_enable_x64', True);"
+        "from experiments.benchmarks.speed import grad_case, _l5pc;"
+        f"import importlib; jx = importlib.import_module({lib!r});"
+        f"HH = importlib.import_module('{lib}.channels').HH;"
+        f"fn, args, _ = grad_case(_l5pc, t_max={t_max}, amp=0.5, per_branch=True)(jx, HH);"
+        "t0 = time.perf_counter(); jax.block_until_ready(jax.jit(fn)(*args));"
+        "print('RESULT', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,"
+        " time.perf_counter() - t0)"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=3600
+    )
+    line = [x for x in out.stdout.splitlines() if x.startswith("RESULT")]
+    if not line:
+        return {"lib": lib, "error": out.stderr[-1500:]}
+    _, gib, secs = line[0].split()
+    return {"lib": lib, "peak_rss_gib": float(gib), "wall_s": float(secs)}
+
+
 def _fmt_s(x: float) -> str:
     return f"{x * 1e3:9.1f} ms" if x < 10 else f"{x:9.2f} s "
 
@@ -285,6 +316,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-reference", action="store_true", help="time sim alone")
     parser.add_argument("--rounds", type=int, default=7, help="timed repetitions per library")
     parser.add_argument("--out", type=Path, default=None, help="write results.csv/json here")
+    parser.add_argument(
+        "--memory", action="store_true", help="also measure the L5PC 200 ms gradient's peak RSS"
+    )
+    parser.add_argument(
+        "--float32", action="store_true", help="run in float32 (jax_enable_x64 off) for both"
+    )
     args = parser.parse_args(argv)
     if args.rounds < 1:
         parser.error(f"--rounds must be >= 1, got {args.rounds}")
@@ -296,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             parser.error("jaxley is not installed: pip install -e '.[bench]' or --no-reference")
     cases = [c for c in CASES if not args.only or any(s in c.name for s in args.only)]
-    print(f"jax {jax.__version__}, backend {jax.default_backend()}, devices {jax.devices()}")
+    dtype = "float64" if jax.config.jax_enable_x64 else "float32"
+    print(f"jax {jax.__version__}, backend {jax.default_backend()}, {jax.devices()}, {dtype}")
     rows = []
     results: dict[str, dict[str, Timing]] = {}
     header = (
@@ -336,11 +374,16 @@ def main(argv: list[str] | None = None) -> int:
                     "goal": goal,
                 }
             )
+    if args.memory:
+        for lib in ["sim"] + (["jaxley"] if have_ref else []):
+            mem = l5pc_gradient_memory(lib)
+            rows.append({"model": "L5PC grad 200ms peak RSS", **mem})
+            print(f"L5PC grad 200ms peak RSS {lib:7s}: {mem}", flush=True)
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "speed.json").write_text(json.dumps(rows, indent=2))
-        keys = list(rows[0]) if rows else []
-        lines = [",".join(keys)] + [",".join(str(r[k]) for k in keys) for r in rows]
+        keys = sorted({k for r in rows for k in r})
+        lines = [",".join(keys)] + [",".join(str(r.get(k, "")) for k in keys) for r in rows]
         (args.out / "speed.csv").write_text("\n".join(lines) + "\n")
     return 0
 
