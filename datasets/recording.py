@@ -325,6 +325,8 @@ class Recording:
                 arrays[key] = np.int64(self.meta[key])
         for name, values in (self.hidden or {}).items():
             arrays[f"hidden__{name}"] = values
-        with path.open("wb") as fh:
+        from sim.utils.files import atomic_path
+
+        with atomic_path(path) as tmp, tmp.open("wb") as fh:
             np.savez(fh, **arrays)
         return path

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from inference.checkpoint import atomic_path, atomic_write_text
+
 PARAM_SPECS = {  # key: (prior family, location, scale); LogNormal location = median
     "Na_gNa": ("lognormal", 0.05, 1.0),  # S/cm²; Pospischil default
     "K_gK": ("lognormal", 5e-3, 1.0),
@@ -255,7 +257,8 @@ def plot_predictive(rec, pp, targets, path, n_traces: int = 20):
         axh.set_xlabel(label)
         axh.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
 
 
@@ -305,14 +308,17 @@ def fit_sweep(path: Path, out_dir: Path, args) -> dict:
         "truncated": int(smc.truncated),
     }
     idata = to_idata(smc, space, pp, obs, scales, targets, attrs)
-    idata.to_netcdf(out_dir / "posterior.nc")
+    with atomic_path(out_dir / "posterior.nc") as tmp:
+        idata.to_netcdf(str(tmp))
     summary = az.summary(idata, var_names=list(space.names), hdi_prob=0.9, round_to="none")
-    summary.to_csv(out_dir / "summary.csv")
+    with atomic_path(out_dir / "summary.csv") as tmp:
+        summary.to_csv(tmp)
     plot_predictive(rec, pp, targets, out_dir / "posterior_predictive.png")
     if not args.quick:
         plot_pair(idata, out_dir / "posterior_pair.png")
     row = _summary_row(path, rec, targets, pp, summary, smc, wall, args)
-    (out_dir / "run.json").write_text(
+    atomic_write_text(
+        out_dir / "run.json",
         json.dumps(
             {
                 **row,
@@ -325,7 +331,7 @@ def fit_sweep(path: Path, out_dir: Path, args) -> dict:
             },
             indent=2,
             default=float,
-        )
+        ),
     )
     _log(
         f"[allen] {path.stem}: spikes {targets[0]} vs predicted {row['pp_count_median']:g} "
@@ -392,7 +398,8 @@ def plot_summary(rows: list[dict], path: Path) -> None:
         ax.legend(fontsize=8)
     fig.suptitle("Allen sweeps: posterior predictive vs recording (numbers: sweep order)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
 
 
@@ -438,7 +445,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         _log(f"[allen] sweep {i + 1}/{len(paths)}: {path.name}")
         rows.append(fit_sweep(path, args.out / path.stem, args))
     table = pd.DataFrame(rows)
-    table.to_csv(args.out / "allen_summary.csv", index=False)
+    with atomic_path(args.out / "allen_summary.csv") as tmp:
+        table.to_csv(tmp, index=False)
     plot_summary(rows, args.out / "allen_summary.png")
     cols = [
         "sweep",

@@ -45,6 +45,8 @@ from pathlib import Path
 
 import numpy as np
 
+from inference.checkpoint import atomic_path
+
 DEFAULT_PROCESS_STD = {"v": 0.5, "HH_m": 1e-5, "HH_h": 1e-5, "HH_n": 1e-5}
 DEFAULT_OBS_STD = 1.0
 FILTERS = ("ekf", "ukf")
@@ -129,6 +131,12 @@ def _validate(parser: argparse.ArgumentParser, args) -> dict[str, float]:
             parse_pairs(args.params, "--params")
     except ValueError as err:
         parser.error(str(err))
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out} exists and is not a folder.")
+    try:  # fail now, not after the filter has run
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        parser.error(f"--out {args.out}: cannot create the folder ({err}).")
     unknown = sorted(set(overrides) - set(DEFAULT_PROCESS_STD))
     if unknown:
         parser.error(
@@ -265,7 +273,8 @@ def plot_states(result: dict, path: Path) -> Path:
     for ax in axes[0]:
         ax.legend(loc="upper right", fontsize=7, ncol=4)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
     return path
 
@@ -279,7 +288,10 @@ def main(argv: list[str] | None = None) -> dict:
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    rec = _load(args.data)
+    try:
+        rec = _load(args.data)
+    except (ValueError, TypeError) as err:
+        parser.error(f"--data: {err}")
     try:
         params = _model_params(args.params, rec)
         build_hh_model(params, args.v0)  # unknown or invalid parameters fail here
@@ -307,7 +319,8 @@ def main(argv: list[str] | None = None) -> dict:
     elapsed = time.perf_counter() - start
     args.out.mkdir(parents=True, exist_ok=True)
     states = args.out / "states.npz"
-    np.savez(states, **result)
+    with atomic_path(states) as tmp:
+        np.savez(tmp, **result)
     plot = None if args.no_plot else plot_states(result, args.out / "states.png")
     summary = summarize(result)
     print(f"done in {elapsed:.1f} s; log-likelihood {float(result['log_likelihood']):.2f}")

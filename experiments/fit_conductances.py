@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -57,16 +56,43 @@ def build_hh_model(recording, *, likelihood: str, obs_std: float | None, process
 
 
 def _parse_process_std(text: str | None) -> dict:
+    """``"v=0.05,HH_m=1e-3"`` -> dict; ValueError naming the bad item."""
     if not text:
         return {"v": 0.05}
     out = {}
     for item in text.split(","):
         key, _, val = item.partition("=")
         try:
-            out[key.strip()] = float(val)
+            value = float(val)
         except ValueError as err:
-            raise SystemExit(f"--process-std expects key=value pairs, got {item!r}") from err
+            raise ValueError(f"--process-std expects key=value pairs, got {item!r}") from err
+        if not key.strip() or not np.isfinite(value) or value < 0:
+            raise ValueError(f"--process-std needs a name and a std >= 0, got {item!r}")
+        out[key.strip()] = value
     return out
+
+
+def check_args(parser: argparse.ArgumentParser, args) -> None:
+    """Validate every flag before any work (``parser.error`` exits with status 2)."""
+    for flag, value, low in (
+        ("--chains", args.chains, 1),
+        ("--warmup", args.warmup, 0),
+        ("--samples", args.samples, 1),
+        ("--svi-steps", args.svi_steps, 1),
+        ("--map-steps", args.map_steps, 0),
+    ):
+        if value < low:
+            parser.error(f"{flag} must be >= {low}, got {value}")
+    if not np.isfinite(args.obs_std) or args.obs_std < 0:
+        parser.error(f"--obs-std must be a std in mV >= 0 (0: infer it), got {args.obs_std}")
+    try:
+        args.process_std = _parse_process_std(args.process_std)
+    except ValueError as err:
+        parser.error(str(err))
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out} exists and is not a folder")
+    if args.data is not None and not args.data.is_file():
+        parser.error(f"--data {args.data} does not exist or is not a file")
 
 
 def parse_args(argv):
@@ -84,8 +110,15 @@ def parse_args(argv):
     p.add_argument("--obs-std", type=float, default=1.0, help="σ in mV; 0 = infer it")
     p.add_argument("--process-std", default=None, help="Kalman process noise, e.g. v=0.05")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--resume", action="store_true")
-    return p.parse_args(argv)
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from DIR/checkpoints; refused if they were made for other data, "
+        "model or settings (the message names what differs)",
+    )
+    args = p.parse_args(argv)
+    check_args(p, args)
+    return p, args
 
 
 def load_recording(path: Path | None):
@@ -94,11 +127,30 @@ def load_recording(path: Path | None):
     return embedded_example() if path is None else load_npz(path)
 
 
-def run_method(args, model, y):
+def run_fingerprint(args, rec, model) -> dict:
+    """Everything that determines this run's result (compared on --resume)."""
+    from inference.checkpoint import fingerprint
+
+    return fingerprint(
+        data={"v_mV": np.asarray(rec.v_mV), "i_nA": np.asarray(rec.i_nA), "dt_ms": rec.dt_ms},
+        model=args.model,
+        bayesian_model=model.describe(),
+        method=args.method,
+        chains=args.chains,
+        warmup=args.warmup,
+        samples=args.samples,
+        svi_steps=args.svi_steps,
+        map_steps=args.map_steps,
+        seed=args.seed,
+    )
+
+
+def run_method(args, model, y, *, fingerprint: dict, clock):
     from inference.sampling import find_map, run_nuts, run_svi
 
     ckpt = args.out / "checkpoints"
     ckpt.mkdir(parents=True, exist_ok=True)
+    common = {"fingerprint": fingerprint, "clock": clock}
     if args.method == "nuts":
         return run_nuts(
             model,
@@ -110,6 +162,7 @@ def run_method(args, model, y):
             checkpoint_dir=ckpt,
             resume=args.resume,
             map_kwargs={"num_steps": args.map_steps},
+            **common,
         )
     if args.method == "svi":
         init = find_map(
@@ -117,8 +170,9 @@ def run_method(args, model, y):
             y,
             seed=args.seed,
             num_steps=args.map_steps,
-            checkpoint_path=ckpt / "map_checkpoint.pkl",
+            checkpoint_path=ckpt / "map_checkpoint.npz",
             resume=args.resume,
+            **common,
         )
         return run_svi(
             model,
@@ -129,44 +183,73 @@ def run_method(args, model, y):
             init_values={k: np.asarray(v) for k, v in init.best.items()},
             checkpoint_dir=ckpt,
             resume=args.resume,
+            **common,
         )
     return find_map(
         model,
         y,
         seed=args.seed,
         num_steps=args.map_steps,
-        checkpoint_path=ckpt / "map_checkpoint.pkl",
+        checkpoint_path=ckpt / "map_checkpoint.npz",
         resume=args.resume,
+        **common,
     )
 
 
+def check_finished_run(out: Path, current: dict) -> None:
+    """Refuse to resume into a folder whose finished results belong to another run."""
+    from inference.checkpoint import check_fingerprint
+
+    path = out / "run.json"
+    if not path.exists():
+        return
+    try:
+        saved = json.loads(path.read_text()).get("fingerprint")
+    except (json.JSONDecodeError, AttributeError):
+        saved = None
+    if saved is not None:
+        check_fingerprint(saved, current, path)
+
+
 def main(argv: list[str] | None = None) -> dict:
+    parser, args = parse_args(argv)
     import jax
 
     jax.config.update("jax_enable_x64", True)
     import matplotlib
 
     matplotlib.use("Agg")
+    from inference.checkpoint import (
+        CheckpointError,
+        ResumeMismatchError,
+        RunClock,
+        atomic_write_text,
+    )
     from inference.diagnostics import save_results, summarize, to_inference_data
 
-    args = parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
-    rec = load_recording(args.data)
+    try:
+        rec = load_recording(args.data)
+    except (ValueError, TypeError) as err:
+        parser.error(f"--data: {err}")
     obs_std = None if args.obs_std == 0 else args.obs_std
     model = build_hh_model(
-        rec,
-        likelihood=args.likelihood,
-        obs_std=obs_std,
-        process_std=_parse_process_std(args.process_std),
+        rec, likelihood=args.likelihood, obs_std=obs_std, process_std=args.process_std
     )
     y = model.check_observations(np.asarray(rec.v_mV)[None, :])
+    fp = run_fingerprint(args, rec, model)
+    args.out.mkdir(parents=True, exist_ok=True)
+    clock = RunClock()
     print(
         f"fitting {len(rec)} samples (dt {rec.dt_ms} ms) with {args.method}/{args.likelihood}",
         file=sys.stderr,
     )
-    start = time.perf_counter()
-    result = run_method(args, model, y)
-    wall = time.perf_counter() - start
+    try:
+        if args.resume:
+            check_finished_run(args.out, fp)
+        result = run_method(args, model, y, fingerprint=fp, clock=clock)
+    except (ResumeMismatchError, CheckpointError) as err:
+        parser.exit(2, f"{parser.prog}: error: cannot --resume: {err}\n")
+    wall = clock.elapsed()
     idata = to_inference_data(result, model, y, dt_ms=rec.dt_ms, seed=args.seed, runtime_s=wall)
     truth = rec.truth
     summary = summarize(idata, truth=truth)
@@ -185,25 +268,12 @@ def main(argv: list[str] | None = None) -> dict:
         if "truth_in_hdi" not in summary
         else {k: bool(v) for k, v in summary["truth_in_hdi"].items()},
         "files": {k: str(v) for k, v in paths.items()},
+        "fingerprint": fp,
     }
-    (args.out / "run.json").write_text(json.dumps(report, indent=2, default=float))
+    atomic_write_text(args.out / "run.json", json.dumps(report, indent=2, default=float))
     print(summary.to_string(), file=sys.stderr)
-    print(
-        json.dumps(
-            {
-                k: report[k]
-                for k in (
-                    "wall_time_s",
-                    "max_r_hat",
-                    "min_ess_bulk",
-                    "divergent_fraction",
-                    "truth_in_hdi",
-                )
-            },
-            default=float,
-        ),
-        file=sys.stderr,
-    )
+    shown = ("wall_time_s", "max_r_hat", "min_ess_bulk", "divergent_fraction", "truth_in_hdi")
+    print(json.dumps({k: report[k] for k in shown}, default=float), file=sys.stderr)
     return report
 
 

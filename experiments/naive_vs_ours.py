@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from inference.checkpoint import atomic_path
+
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -114,7 +116,8 @@ def main(argv: list[str] | None = None):
         )
         print(summary.to_string(), file=sys.stderr)
     table = pd.DataFrame(rows)
-    table.to_csv(args.out / "comparison.csv", index=False)
+    with atomic_path(args.out / "comparison.csv") as tmp:
+        table.to_csv(tmp, index=False)
     print(table.to_string(index=False))
     return table
 

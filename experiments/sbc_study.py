@@ -57,15 +57,55 @@ def main(argv: list[str] | None = None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true")
     args = parser.parse_args(argv)
+    for flag, value, low in (
+        ("--num-datasets", args.num_datasets, 1),
+        ("--num-draws", args.num_draws, 1),
+        ("--num-warmup", args.num_warmup, 0),
+        ("--num-samples", args.num_samples, 1),
+        ("--num-chains", args.num_chains, 1),
+    ):
+        if value < low:
+            parser.error(f"{flag} must be >= {low}, got {value}")
+    if args.num_samples * args.num_chains < args.num_draws:
+        parser.error(
+            f"--num-samples x --num-chains = {args.num_samples * args.num_chains} draws per "
+            f"fit, fewer than --num-draws (L) = {args.num_draws}"
+        )
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out} exists and is not a folder")
 
     import jax
 
     jax.config.update("jax_enable_x64", True)
-    from inference.sbc import run_sbc
+    from inference.checkpoint import CheckpointError, ResumeMismatchError, atomic_path
 
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    result = run_sbc(
+    try:
+        result = _run(args)
+    except (ResumeMismatchError, CheckpointError) as err:
+        parser.exit(2, f"{parser.prog}: error: cannot --resume: {err}\n")
+    wall = time.perf_counter() - start
+    result.save_npz(args.out / "sbc_ranks.npz")
+    result.plot(args.out / "sbc.png")
+    table = result.chi2_uniformity()
+    table["wall_s"] = result.runtime_s
+    table["wall_s_this_session"] = wall
+    with atomic_path(args.out / "sbc_summary.csv") as tmp:
+        table.to_csv(tmp)
+    divergent = result.meta.get("num_divergent", [])
+    print(table.to_string())
+    print(
+        f"SBC: {args.num_datasets} datasets, L = {args.num_draws}, wall {wall:.0f} s, "
+        f"divergent transitions {sum(divergent)} in {sum(d > 0 for d in divergent)} fits"
+    )
+    return table
+
+
+def _run(args):
+    from inference.sbc import run_sbc
+
+    return run_sbc(
         make_model,
         num_datasets=args.num_datasets,
         num_posterior_draws=args.num_draws,
@@ -79,19 +119,6 @@ def main(argv: list[str] | None = None):
         checkpoint_path=args.out / "sbc_checkpoint.npz",
         resume=args.resume,
     )
-    wall = time.perf_counter() - start
-    result.save_npz(args.out / "sbc_ranks.npz")
-    result.plot(args.out / "sbc.png")
-    table = result.chi2_uniformity()
-    table["wall_s"] = wall
-    table.to_csv(args.out / "sbc_summary.csv")
-    divergent = result.meta.get("num_divergent", [])
-    print(table.to_string())
-    print(
-        f"SBC: {args.num_datasets} datasets, L = {args.num_draws}, wall {wall:.0f} s, "
-        f"divergent transitions {sum(divergent)} in {sum(d > 0 for d in divergent)} fits"
-    )
-    return table
 
 
 if __name__ == "__main__":

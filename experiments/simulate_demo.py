@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from inference.checkpoint import atomic_path
+
 
 def build_cell():
     import sim as jx
@@ -50,14 +52,16 @@ def main(argv: list[str] | None = None) -> Path:
         f"{time.perf_counter() - start:.2f} s"
     )
     t = np.arange(v.shape[1]) * 0.025
-    np.savez(args.out / "voltages.npz", t_ms=t, v_mV=v)
+    with atomic_path(args.out / "voltages.npz") as tmp:
+        np.savez(tmp, t_ms=t, v_mV=v)
     fig, ax = plt.subplots(figsize=(7, 3))
     for row, b in zip(v, (0, 2, 4)):
         ax.plot(t, row, label=f"branch {b}")
     ax.set(xlabel="time (ms)", ylabel="v (mV)")
     ax.legend()
     fig.tight_layout()
-    fig.savefig(args.out / "voltages.png", dpi=120)
+    with atomic_path(args.out / "voltages.png") as tmp:
+        fig.savefig(tmp, dpi=120)
     print(f"wrote {args.out / 'voltages.npz'} and {args.out / 'voltages.png'}")
     return args.out
 

@@ -43,6 +43,8 @@ if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
     matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from inference.checkpoint import atomic_path  # noqa: E402
+
 _STAT_NAMES = {"num_steps": "n_steps", "accept_prob": "acceptance_rate"}
 
 
@@ -244,9 +246,8 @@ def summarize(idata, truth: dict | None = None, hdi_prob: float = 0.99) -> pd.Da
 # ---------------------------------------------------------------- plots
 def _finish(fig, path) -> matplotlib.figure.Figure:
     if path is not None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110)
         plt.close(fig)
     return fig
 
@@ -363,12 +364,18 @@ def save_results(idata, out_dir, *, truth: dict | None = None, t_ms=None) -> dic
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"posterior": out / "posterior.nc", "summary": out / "summary.csv"}
-    idata.to_netcdf(str(paths["posterior"]))
-    back = az.from_netcdf(str(paths["posterior"]))
-    for group in idata.groups():
-        if group not in back.groups() or set(back[group].data_vars) != set(idata[group].data_vars):
-            raise RuntimeError(f"posterior.nc does not round-trip group {group!r}.")
-    summarize(idata, truth).to_csv(paths["summary"])
+    with atomic_path(paths["posterior"]) as tmp:
+        idata.to_netcdf(str(tmp))
+        back = az.from_netcdf(str(tmp))
+        for group in idata.groups():
+            same = group in back.groups() and set(back[group].data_vars) == set(
+                idata[group].data_vars
+            )
+            if not same:
+                raise RuntimeError(f"posterior.nc does not round-trip group {group!r}.")
+        back.close()
+    with atomic_path(paths["summary"]) as tmp:
+        summarize(idata, truth).to_csv(tmp)
     paths["trace_rank"] = out / "trace_rank.png"
     plot_trace_rank(idata, paths["trace_rank"])
     paths["pair"] = out / "pair.png"

@@ -116,7 +116,22 @@ class ForwardModel:
             t_max=self.t_max,
             solver=self.solver,
             voltage_solver=self.voltage_solver,
+            check=False,  # samplers visit extreme parameters on purpose; no warnings
         )
+
+
+def describe_distribution(d) -> dict:
+    """Class and parameter values of a numpyro distribution (stable across processes)."""
+    params = {}
+    for name in sorted(getattr(d, "arg_constraints", {})):
+        value = getattr(d, name, None)
+        if value is not None:
+            params[name] = np.asarray(value).tolist()
+    base = getattr(d, "base_dist", None)
+    out = {"type": type(d).__name__, "params": params}
+    if base is not None:
+        out["base"] = describe_distribution(base)
+    return out
 
 
 @dataclass(frozen=True)
@@ -165,6 +180,38 @@ class BayesianModel:
                 solver=forward.solver,
                 voltage_solver=forward.voltage_solver,
             )
+
+    def describe(self) -> dict:
+        """A stable description of priors, likelihood and noise (for run fingerprints)."""
+        priors = [
+            {
+                "site": r.param.name,
+                "key": r.param.key,
+                "where": r.param.where
+                if isinstance(r.param.where, (str, type(None)))
+                else sorted(np.asarray(r.view._sel).tolist()),
+                "per": r.param.per,
+                "prior": describe_distribution(r.param.prior),
+            }
+            for r in self.forward.resolved
+        ]
+        noise = self.obs_noise
+        k = self.kalman
+        return {
+            "priors": priors,
+            "likelihood": self.likelihood,
+            "obs_noise": describe_distribution(noise) if hasattr(noise, "sample") else noise,
+            "kalman": None
+            if self.likelihood != "kalman"
+            else {
+                "process_std": dict(k.process_std),
+                "initial_std": None if k.initial_std is None else dict(k.initial_std),
+                "default_process_std": k.default_process_std,
+                "default_initial_std": k.default_initial_std,
+            },
+            "delta_t": self.forward.delta_t,
+            "solver": [self.forward.solver, self.forward.voltage_solver],
+        }
 
     @property
     def site_names(self) -> list[str]:

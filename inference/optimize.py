@@ -51,6 +51,15 @@ import numpy as np
 import optax
 from jax import Array
 
+from inference.checkpoint import (
+    CheckpointError,
+    ResumeMismatchError,
+    RunClock,
+    load_arrays,
+    load_tree,
+    save_tree,
+)
+from inference.checkpoint import fingerprint as make_fingerprint
 from inference.transforms import Identity, ParamTransform
 
 __all__ = [
@@ -219,6 +228,8 @@ def fit(
     progress: bool = True,
     seed: int = 0,
     stochastic: bool = False,
+    fingerprint: Mapping[str, Any] | None = None,
+    clock: RunClock | None = None,
 ) -> FitResult:
     """Minimise ``loss_fn(params)`` with optax in the unconstrained space of ``transform``.
 
@@ -234,9 +245,15 @@ def fit(
         checkpoint_path, checkpoint_every, resume: see the module docstring.
         progress: print ``step, loss, best`` to stderr about every 10% of the steps.
         seed: seed of the PRNG key carried through the steps.
+        fingerprint: what else determines the result (data, model, ...); stored in
+            the checkpoint with the optimiser settings and the starting values, and
+            compared on ``resume`` (a mismatch raises ``ResumeMismatchError``).
+        clock: a :class:`~inference.checkpoint.RunClock` whose elapsed time is saved
+            in (and restored from) the checkpoint.
     """
     _check_options(num_steps, checkpoint_every, checkpoint_path, resume)
     transform = _resolve(transform, init)
+    opt_desc = "adam" if optimizer is None else "custom optax transformation"
     optimizer = optax.adam(learning_rate) if optimizer is None else optimizer
     objective = _as_objective(loss_fn, transform)
     u0 = transform.to_unconstrained(init)
@@ -249,8 +266,18 @@ def fit(
         best_loss=jnp.full((), jnp.inf, dtype),
     )
     step = jax.jit(_make_step(objective, optimizer, stochastic))
+    fp = _fingerprint("fit", u0, opt_desc, learning_rate, seed, stochastic, fingerprint)
     state, history = _run(
-        step, state, num_steps, checkpoint_path, checkpoint_every, resume, progress, "fit"
+        step,
+        state,
+        num_steps,
+        checkpoint_path,
+        checkpoint_every,
+        resume,
+        progress,
+        "fit",
+        fp,
+        clock,
     )
     return _result(state, history, transform, index=None)
 
@@ -277,6 +304,8 @@ def fit_multistart(
     progress: bool = True,
     seed: int = 0,
     stochastic: bool = False,
+    fingerprint: Mapping[str, Any] | None = None,
+    clock: RunClock | None = None,
 ) -> MultiStartResult:
     """:func:`fit` from every start of ``inits`` at once (leading axis = start).
 
@@ -286,6 +315,7 @@ def fit_multistart(
     """
     _check_options(num_steps, checkpoint_every, checkpoint_path, resume)
     transform = _resolve(transform, inits)
+    opt_desc = "adam" if optimizer is None else "custom optax transformation"
     optimizer = optax.adam(learning_rate) if optimizer is None else optimizer
     objective = _as_objective(loss_fn, transform)
     n = _num_starts(inits)
@@ -300,6 +330,7 @@ def fit_multistart(
         best_loss=jnp.full((n,), jnp.inf, dtype),
     )
     step = jax.jit(jax.vmap(_make_step(objective, optimizer, stochastic)))
+    fp = _fingerprint("fit_multistart", u0, opt_desc, learning_rate, seed, stochastic, fingerprint)
     state, history = _run(
         step,
         state,
@@ -309,11 +340,27 @@ def fit_multistart(
         resume,
         progress,
         "fit_multistart",
+        fp,
+        clock,
     )
     results = tuple(_result(state, history, transform, index=i) for i in range(n))
     best_losses = np.array([r.best_loss for r in results])
     best_index = int(np.argmin(best_losses))  # never NaN: starts at inf, NaN never "better"
     return MultiStartResult(results=results, best=results[best_index], best_index=best_index)
+
+
+def _fingerprint(kind, u0, optimizer, learning_rate, seed, stochastic, extra) -> dict:
+    """What determines an optimisation: starts, optimiser, seed, and the caller's fields."""
+    return make_fingerprint(
+        kind=kind,
+        parameters=sorted(u0),
+        starts=dict(u0),
+        optimizer=optimizer,
+        learning_rate=learning_rate,
+        seed=seed,
+        stochastic=stochastic,
+        caller=dict(extra or {}),
+    )
 
 
 def _result(state: _State, history: np.ndarray, transform: ParamTransform, index) -> FitResult:
@@ -333,11 +380,16 @@ def _result(state: _State, history: np.ndarray, transform: ParamTransform, index
     )
 
 
-def _run(step, state, num_steps, path, every, resume, progress, label):
+def _run(step, state, num_steps, path, every, resume, progress, label, fingerprint, clock):
     """Apply ``step`` until ``num_steps``, checkpointing and reporting on the way."""
     history = np.zeros((0, *np.shape(state.best_loss)), dtype=state.best_loss.dtype)
     if resume and os.path.exists(path):
-        state, history = _load_checkpoint(path, state)
+        state, history = _load_checkpoint(path, state, fingerprint, clock)
+        if history.shape[0] > num_steps:
+            raise ResumeMismatchError(
+                f"{path} already holds {history.shape[0]} steps, more than num_steps="
+                f"{num_steps}; use a new checkpoint or num_steps >= {history.shape[0]}."
+            )
     pending = []
     report_every = max(1, num_steps // 10)
     for done in range(history.shape[0] + 1, num_steps + 1):
@@ -346,7 +398,7 @@ def _run(step, state, num_steps, path, every, resume, progress, label):
         if path is not None and (done % every == 0 or done == num_steps):
             history = _extend(history, pending)
             pending = []
-            _save_checkpoint(path, state, history)
+            _save_checkpoint(path, state, history, fingerprint, clock)
         if progress and (done % report_every == 0 or done == num_steps):
             print(
                 f"{label}: step {done}/{num_steps}  loss {_lowest(loss):.6g}"
@@ -368,34 +420,26 @@ def _extend(history: np.ndarray, pending: list) -> np.ndarray:
     return np.concatenate([history, np.asarray(jnp.stack(pending))], axis=0)
 
 
-def _save_checkpoint(path, state: _State, history: np.ndarray) -> None:
+def _save_checkpoint(path, state: _State, history: np.ndarray, fingerprint, clock) -> None:
     """Write the state's leaves and the loss history to ``path`` atomically."""
-    leaves = jax.tree_util.tree_leaves(state)
-    arrays = {f"leaf_{i}": np.asarray(leaf) for i, leaf in enumerate(leaves)}
-    tmp = f"{os.fspath(path)}.tmp"
-    with open(tmp, "wb") as f:
-        np.savez(f, loss_history=history, names=np.array(sorted(state.u)), **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    extra = {"elapsed_s": clock.elapsed()} if clock is not None else {}
+    save_tree(path, (state, history), fingerprint=fingerprint, extra=extra)
 
 
-def _load_checkpoint(path, template: _State) -> tuple[_State, np.ndarray]:
-    """Restore a state saved by :func:`_save_checkpoint` into ``template``'s structure."""
-    leaves, treedef = jax.tree_util.tree_flatten(template)
-    with np.load(path, allow_pickle=False) as data:
-        names, expected = [str(n) for n in data["names"]], sorted(template.u)
-        if names != expected:
-            raise ValueError(f"checkpoint {path} holds parameters {names}, not {expected}")
-        stored = [data[f"leaf_{i}"] for i in range(len(leaves)) if f"leaf_{i}" in data]
-        if len(stored) != len(leaves) or f"leaf_{len(leaves)}" in data:
-            raise ValueError(f"checkpoint {path} does not match this optimiser's state")
-        history = np.asarray(data["loss_history"])
-    restored = []
-    for saved, leaf in zip(stored, leaves):
-        if saved.shape != jnp.shape(leaf):
-            raise ValueError(
-                f"checkpoint {path}: leaf shape {saved.shape} != expected {jnp.shape(leaf)}"
-            )
-        restored.append(jnp.asarray(saved, dtype=jnp.result_type(leaf)))
-    return jax.tree_util.tree_unflatten(treedef, restored), history
+def _load_checkpoint(path, template: _State, fingerprint, clock) -> tuple[_State, np.ndarray]:
+    """Restore a state saved by :func:`_save_checkpoint` into ``template``'s structure.
+
+    The loss history grows with the steps, so its template is read from the file.
+    """
+    arrays, extra = load_arrays(path, fingerprint=fingerprint)
+    n = int(extra.get("num_leaves", 0))
+    history = arrays.get(f"leaf_{n - 1:05d}")
+    if history is None:
+        raise CheckpointError(f"{path} is not an optimiser checkpoint.")
+    (state, history), extra = load_tree(path, (template, history), fingerprint=fingerprint)
+    if clock is not None and "elapsed_s" in extra:
+        clock.restore(extra["elapsed_s"])
+    restored = jax.tree_util.tree_map(
+        lambda saved, leaf: jnp.asarray(saved, dtype=jnp.result_type(leaf)), state, template
+    )
+    return restored, np.asarray(history)

@@ -13,9 +13,8 @@
 
 from __future__ import annotations
 
-import os
-import pickle
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -30,6 +29,14 @@ from numpyro.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO, init_to_value
 from numpyro.infer.autoguide import AutoMultivariateNormal, AutoNormal
 from numpyro.infer.util import initialize_model, unconstrain_fn
 
+from inference.checkpoint import (
+    CheckpointError,
+    ResumeMismatchError,
+    RunClock,
+    load_arrays,
+    save_arrays,
+)
+from inference.checkpoint import fingerprint as make_fingerprint
 from inference.optimize import fit_multistart
 
 EXTRA_FIELDS = ("diverging", "num_steps", "energy", "accept_prob", "potential_energy")
@@ -43,11 +50,37 @@ def _to_numpy(tree):
     return jax.tree_util.tree_map(np.asarray, tree)
 
 
-def _save_atomic(path: Path, obj) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "wb") as fh:
-        pickle.dump(obj, fh)
-    os.replace(tmp, path)
+def _flat(prefix: str, tree: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {f"{prefix}/{k}": np.asarray(v) for k, v in tree.items()}
+
+
+def _unflat(prefix: str, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    start = f"{prefix}/"
+    return {k[len(start) :]: v for k, v in arrays.items() if k.startswith(start)}
+
+
+def _map_arrays(result: MapResult | None) -> dict[str, np.ndarray]:
+    if result is None:
+        return {}
+    return {
+        **_flat("map/starts", result.starts),
+        **_flat("map/unconstrained", result.unconstrained),
+        **_flat("map/best", result.best),
+        "map/losses": np.asarray(result.losses),
+        "map/best_index": np.asarray(result.best_index),
+    }
+
+
+def _map_from_arrays(arrays: Mapping[str, np.ndarray]) -> MapResult | None:
+    if "map/losses" not in arrays:
+        return None
+    return MapResult(
+        starts=_unflat("map/starts", arrays),
+        unconstrained=_unflat("map/unconstrained", arrays),
+        losses=np.asarray(arrays["map/losses"]),
+        best=_unflat("map/best", arrays),
+        best_index=int(arrays["map/best_index"]),
+    )
 
 
 @dataclass(frozen=True)
@@ -107,42 +140,73 @@ def find_map(
     checkpoint_path: str | Path | None = None,
     checkpoint_every: int = 50,
     resume: bool = False,
+    fingerprint: Mapping | None = None,
+    clock: RunClock | None = None,
 ) -> MapResult:
     """Maximise the log joint (numpyro's potential, Jacobian included) in unconstrained space.
 
     A global screen first evaluates `num_candidates` prior draws (cheap, vectorised);
     the `num_starts` best are then refined in parallel with Adam
-    (:func:`inference.optimize.fit_multistart`: checkpointed, resumable).
+    (:func:`inference.optimize.fit_multistart`: checkpointed, resumable). With
+    ``num_steps=0`` the best screened draws are the result. ``fingerprint`` (what
+    else determines the result: data, model, ...) is checked on ``resume``.
+
+    Raises:
+        ValueError: if the log density is not finite at any screened draw.
     """
+    for name, value, low in (
+        ("num_candidates", num_candidates, 1),
+        ("num_starts", num_starts, 1),
+        ("num_steps", num_steps, 0),
+    ):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
     _, potential_fn, postprocess_fn, _ = initialize_model(
         jax.random.PRNGKey(seed), model, model_args=(y,)
     )
     num = max(num_candidates, num_starts)
     cand_u, cand_e = _prior_candidates(model, y, num, seed, potential_fn)
+    finite = np.isfinite(np.asarray(cand_e))
+    if not finite.any():
+        raise ValueError(
+            f"The log density is not finite at any of the {num} prior draws screened for the "
+            "MAP search (every simulation blew up or the data are impossible under the model); "
+            "check the priors, the recording and the time step."
+        )
     cand_e = jnp.where(jnp.isfinite(cand_e), cand_e, jnp.inf)
     top = jnp.argsort(cand_e)[:num_starts]
     starts = jax.tree_util.tree_map(lambda x: x[top], cand_u)
     if progress:
         best0 = float(cand_e[top[0]])
         _log(f"[map] screened {cand_e.shape[0]} prior draws; best -log p = {best0:.3f}")
-    fitted = fit_multistart(
-        potential_fn,
-        starts,
-        None,
-        learning_rate=learning_rate,
-        num_steps=num_steps,
-        checkpoint_path=checkpoint_path,
-        checkpoint_every=checkpoint_every,
-        resume=resume,
-        progress=progress,
-        seed=seed,
-    )
-    best_u = jax.tree_util.tree_map(
-        lambda *xs: jnp.stack(xs), *[r.unconstrained for r in fitted.results]
-    )
-    losses = np.asarray(fitted.best_losses, dtype=float)
+    if num_steps == 0:
+        best_u, losses = starts, np.asarray(cand_e[top], dtype=float)
+    else:
+        fitted = fit_multistart(
+            potential_fn,
+            starts,
+            None,
+            learning_rate=learning_rate,
+            num_steps=num_steps,
+            checkpoint_path=checkpoint_path,
+            checkpoint_every=checkpoint_every,
+            resume=resume,
+            progress=progress,
+            seed=seed,
+            fingerprint={"screen": num_candidates, **dict(fingerprint or {})},
+            clock=clock,
+        )
+        best_u = jax.tree_util.tree_map(
+            lambda *xs: jnp.stack(xs), *[r.unconstrained for r in fitted.results]
+        )
+        losses = np.asarray(fitted.best_losses, dtype=float)
+    if not np.isfinite(losses).any():
+        raise ValueError(
+            f"The MAP search ended with a non-finite log density at all {num_starts} starts; "
+            "lower the learning rate or check the model."
+        )
     constrained = jax.vmap(postprocess_fn)(best_u)
-    best = int(np.nanargmin(np.where(np.isfinite(losses), losses, np.nan)))
+    best = int(np.argmin(np.where(np.isfinite(losses), losses, np.inf)))
     pick = jax.tree_util.tree_map(lambda x: np.asarray(x[best]), constrained)
     return MapResult(_to_numpy(constrained), _to_numpy(best_u), losses, pick, best)
 
@@ -189,18 +253,42 @@ def run_nuts(
     checkpoint_dir: str | Path | None = None,
     resume: bool = False,
     progress: bool = True,
+    fingerprint: Mapping | None = None,
+    clock: RunClock | None = None,
 ) -> NutsResult:
-    """NUTS posterior samples; see the module docstring for the design choices."""
+    """NUTS posterior samples; see the module docstring for the design choices.
+
+    With ``checkpoint_dir`` the sampler state, the draws so far and the MAP result
+    are saved (``nuts_state.npz``: arrays and JSON, no pickle) after warm-up and
+    after every block of ``block_size`` draws. ``resume=True`` continues from it
+    if it was made for the same run: same ``fingerprint`` (data, model, ...) and
+    sampler settings; it may extend a run to more draws, never mix two runs
+    (:class:`~inference.checkpoint.ResumeMismatchError` names the differences).
+    """
     if init not in ("map", "prior"):
         raise ValueError(f"init must be 'map' or 'prior', got {init!r}.")
-    ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / "nuts_state.pkl"
-    if ckpt is not None:
-        ckpt.parent.mkdir(parents=True, exist_ok=True)
-    saved = None
-    if resume and ckpt is not None and ckpt.exists():
-        with open(ckpt, "rb") as fh:
-            saved = pickle.load(fh)
-        _log(f"[nuts] resuming: {saved['done']}/{num_samples} draws already saved")
+    for name, value in (("num_chains", num_chains), ("num_samples", num_samples)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+    if (
+        isinstance(num_warmup, bool)
+        or not isinstance(num_warmup, (int, np.integer))
+        or (num_warmup < 0)
+    ):
+        raise ValueError(f"num_warmup must be an integer >= 0, got {num_warmup!r}.")
+    fp = make_fingerprint(
+        sampler="nuts",
+        num_chains=num_chains,
+        num_warmup=num_warmup,
+        init=init,
+        map_kwargs=dict(map_kwargs or {}),
+        seed=seed,
+        target_accept_prob=target_accept_prob,
+        dense_mass=dense_mass,
+        max_tree_depth=max_tree_depth,
+        caller=dict(fingerprint or {}),
+    )
+    ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / "nuts_state.npz"
     kernel = NUTS(
         model,
         target_accept_prob=target_accept_prob,
@@ -218,32 +306,89 @@ def run_nuts(
         chain_method=method,
         progress_bar=progress,
     )
+    saved = None
+    if resume and ckpt is not None and ckpt.exists():
+        saved = _load_nuts(ckpt, mcmc, y, seed, fp, clock)
+        if saved["done"] > num_samples:
+            raise ResumeMismatchError(
+                f"{ckpt} holds {saved['done']} draws per chain, more than num_samples="
+                f"{num_samples}: it belongs to a longer run. Use a new output folder."
+            )
+        _log(f"[nuts] resuming: {saved['done']}/{num_samples} draws already saved")
     if saved is None:
         saved = _warm_up(
             mcmc,
             model,
             y,
             init=init,
-            map_kwargs=map_kwargs,
+            map_kwargs={**dict(map_kwargs or {}), "fingerprint": fingerprint, "clock": clock},
             seed=seed,
             ckpt=ckpt,
             resume=resume,
             progress=progress,
         )
+        if ckpt is not None:
+            _save_nuts(ckpt, saved, fp, clock)
     while saved["done"] < num_samples:
         n = min(block, num_samples - saved["done"])
         mcmc.num_samples = n
-        mcmc.post_warmup_state = jax.tree_util.tree_map(jnp.asarray, saved["state"])
+        mcmc.post_warmup_state = saved["state"]
         mcmc.run(mcmc.post_warmup_state.rng_key, y, extra_fields=EXTRA_FIELDS)
         saved["samples"].append(_to_numpy(mcmc.get_samples(group_by_chain=True)))
         saved["stats"].append(_to_numpy(mcmc.get_extra_fields(group_by_chain=True)))
-        saved["state"] = _to_numpy(mcmc.last_state)
+        saved["state"] = mcmc.last_state
         saved["done"] += n
         if ckpt is not None:
-            _save_atomic(ckpt, saved)
+            _save_nuts(ckpt, saved, fp, clock)
         _log(f"[nuts] {saved['done']}/{num_samples} draws per chain")
     samples, stats = _concat_blocks(saved["samples"]), _concat_blocks(saved["stats"])
     return NutsResult(samples, stats, saved["map_result"], num_warmup)
+
+
+def _save_nuts(path: Path, saved: dict, fp: dict, clock: RunClock | None) -> None:
+    """One atomic npz: sampler state leaves, draws and stats so far, the MAP result."""
+    leaves, treedef = jax.tree_util.tree_flatten(saved["state"])
+    arrays = {f"state/{k:05d}": np.asarray(leaf) for k, leaf in enumerate(leaves)}
+    if saved["samples"]:
+        arrays.update(_flat("samples", _concat_blocks(saved["samples"])))
+        arrays.update(_flat("stats", _concat_blocks(saved["stats"])))
+    arrays.update(_map_arrays(saved["map_result"]))
+    extra = {"done": saved["done"], "treedef": str(treedef), "num_leaves": len(leaves)}
+    if clock is not None:
+        extra["elapsed_s"] = clock.elapsed()
+    save_arrays(path, arrays, fingerprint=fp, extra=extra)
+
+
+def _load_nuts(path: Path, mcmc, y, seed: int, fp: dict, clock: RunClock | None) -> dict:
+    """Read a :func:`_save_nuts` checkpoint into the structure of this sampler's state."""
+    arrays, extra = load_arrays(path, fingerprint=fp)
+    # A template of the sampler state: initialise the kernel without warm-up steps.
+    num_warmup, mcmc.num_warmup = mcmc.num_warmup, 0
+    try:
+        mcmc.warmup(jax.random.PRNGKey(seed + 1), y, collect_warmup=False)
+    finally:
+        mcmc.num_warmup = num_warmup
+    leaves, treedef = jax.tree_util.tree_flatten(mcmc.post_warmup_state)
+    if extra.get("treedef") != str(treedef) or extra.get("num_leaves") != len(leaves):
+        raise CheckpointError(f"{path} holds a sampler state of another structure.")
+    restored = []
+    for k, leaf in enumerate(leaves):
+        value = arrays[f"state/{k:05d}"]
+        if value.shape != np.shape(leaf):
+            raise CheckpointError(f"{path}: state leaf {k} has shape {value.shape}.")
+        restored.append(jnp.asarray(value, dtype=jnp.result_type(leaf)))
+    if clock is not None and "elapsed_s" in extra:
+        clock.restore(extra["elapsed_s"])
+    done = int(extra["done"])
+    samples = _unflat("samples", arrays)
+    stats = _unflat("stats", arrays)
+    return {
+        "state": jax.tree_util.tree_unflatten(treedef, restored),
+        "done": done,
+        "samples": [samples] if done else [],
+        "stats": [stats] if done else [],
+        "map_result": _map_from_arrays(arrays),
+    }
 
 
 def _concat_blocks(parts: list[dict]) -> dict:
@@ -254,7 +399,7 @@ def _warm_up(mcmc, model, y, *, init, map_kwargs, seed, ckpt, resume, progress) 
     """Chain starts (MAP or prior) and NUTS warm-up; returns the first checkpoint."""
     init_params, map_result = None, None
     if init == "map":
-        map_ckpt = None if ckpt is None else ckpt.parent / "map_checkpoint.pkl"
+        map_ckpt = None if ckpt is None else ckpt.parent / "map_checkpoint.npz"
         map_result = find_map(
             model,
             y,
@@ -275,16 +420,26 @@ def _warm_up(mcmc, model, y, *, init, map_kwargs, seed, ckpt, resume, progress) 
         extra_fields=EXTRA_FIELDS,
         collect_warmup=False,
     )
-    saved = {
-        "state": _to_numpy(mcmc.post_warmup_state),
+    return {
+        "state": mcmc.post_warmup_state,
         "done": 0,
         "samples": [],
         "stats": [],
         "map_result": map_result,
     }
-    if ckpt is not None:
-        _save_atomic(ckpt, saved)
-    return saved
+
+
+def _restore_tree(path: Path, template, arrays: Mapping[str, np.ndarray], extra: Mapping):
+    leaves, treedef = jax.tree_util.tree_flatten(template)
+    if extra.get("treedef") != str(treedef) or extra.get("num_leaves") != len(leaves):
+        raise CheckpointError(f"{path} holds a state of another structure.")
+    out = []
+    for k, leaf in enumerate(leaves):
+        value = arrays[f"state/{k:05d}"]
+        if value.shape != np.shape(leaf):
+            raise CheckpointError(f"{path}: state leaf {k} has shape {value.shape}.")
+        out.append(jnp.asarray(value, dtype=jnp.result_type(leaf)))
+    return jax.tree_util.tree_unflatten(treedef, out)
 
 
 @dataclass(frozen=True)
@@ -311,8 +466,20 @@ def run_svi(
     checkpoint_every: int = 500,
     resume: bool = False,
     progress: bool = True,
+    fingerprint: Mapping | None = None,
+    clock: RunClock | None = None,
 ) -> SviResult:
-    """SVI with an ``AutoNormal`` ("normal") or ``AutoMultivariateNormal`` ("mvn") guide."""
+    """SVI with an ``AutoNormal`` ("normal") or ``AutoMultivariateNormal`` ("mvn") guide.
+
+    Checkpoints (``svi_state.npz``, no pickle) carry a fingerprint of the run; see
+    :func:`run_nuts` for what ``resume`` accepts.
+    """
+    if (
+        isinstance(num_steps, bool)
+        or not isinstance(num_steps, (int, np.integer))
+        or (num_steps < 1)
+    ):
+        raise ValueError(f"num_steps must be an integer >= 1, got {num_steps!r}.")
     guides = {"normal": AutoNormal, "mvn": AutoMultivariateNormal}
     if guide not in guides:
         raise ValueError(f"guide must be one of {sorted(guides)}, got {guide!r}.")
@@ -320,15 +487,28 @@ def run_svi(
     kwargs = {"init_loc_fn": init_loc} if init_loc else {}
     auto = guides[guide](model, **kwargs)
     svi = SVI(model, auto, optax.adam(learning_rate), Trace_ELBO())
-    ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / "svi_state.pkl"
+    fp = make_fingerprint(
+        sampler="svi",
+        guide=guide,
+        learning_rate=learning_rate,
+        seed=seed,
+        init_values=dict(init_values or {}),
+        caller=dict(fingerprint or {}),
+    )
+    ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / "svi_state.npz"
     losses: list[float] = []
     state = svi.init(jax.random.PRNGKey(seed), y)
     done = 0
     if resume and ckpt is not None and ckpt.exists():
-        with open(ckpt, "rb") as fh:
-            saved = pickle.load(fh)
-        state = jax.tree_util.tree_map(jnp.asarray, saved["state"])
-        losses, done = list(saved["losses"]), saved["done"]
+        arrays, extra = load_arrays(ckpt, fingerprint=fp)
+        state = _restore_tree(ckpt, state, arrays, extra)
+        losses, done = list(np.asarray(arrays["losses"], dtype=float)), int(extra["done"])
+        if done > num_steps:
+            raise ResumeMismatchError(
+                f"{ckpt} holds {done} SVI steps, more than num_steps={num_steps}."
+            )
+        if clock is not None and "elapsed_s" in extra:
+            clock.restore(extra["elapsed_s"])
         _log(f"[svi] resuming at step {done}/{num_steps}")
     step = jax.jit(svi.update)
     while done < num_steps:
@@ -338,8 +518,13 @@ def run_svi(
         if progress and done % max(1, num_steps // 10) == 0:
             _log(f"[svi] step {done}/{num_steps}  loss {loss:.3f}")
         if ckpt is not None and (done % checkpoint_every == 0 or done == num_steps):
-            ckpt.parent.mkdir(parents=True, exist_ok=True)
-            _save_atomic(ckpt, {"state": _to_numpy(state), "losses": losses, "done": done})
+            leaves, treedef = jax.tree_util.tree_flatten(state)
+            arrays = {f"state/{k:05d}": np.asarray(leaf) for k, leaf in enumerate(leaves)}
+            arrays["losses"] = np.asarray(losses)
+            extra = {"done": done, "treedef": str(treedef), "num_leaves": len(leaves)}
+            if clock is not None:
+                extra["elapsed_s"] = clock.elapsed()
+            save_arrays(ckpt, arrays, fingerprint=fp, extra=extra)
     params = svi.get_params(state)
     draws = auto.sample_posterior(jax.random.PRNGKey(seed + 1), params, sample_shape=(num_draws,))
     draws = {k: np.asarray(v)[None] for k, v in draws.items()}

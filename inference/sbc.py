@@ -17,7 +17,6 @@ observation site must be named ``obs`` (``obs_site``).
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -34,6 +33,8 @@ from numpyro.infer import Predictive
 from numpyro.infer.hmc import hmc
 from numpyro.infer.util import initialize_model, unconstrain_fn
 from scipy import stats
+
+from inference.checkpoint import atomic_path, fingerprint, load_arrays, save_arrays
 
 FitFn = Callable[..., dict]  # fit(model, y, rng_key) -> {site: draws (S, ...)}
 
@@ -132,14 +133,15 @@ class SbcResult:
         truths = (
             np.full_like(self.ranks, np.nan, dtype=float) if self.truths is None else self.truths
         )
-        np.savez(
-            path,
-            ranks=self.ranks,
-            L=self.L,
-            names=np.array(self.names),
-            truths=truths,
-            runtime_s=self.runtime_s,
-        )
+        with atomic_path(path) as tmp:
+            np.savez(
+                tmp,
+                ranks=self.ranks,
+                L=self.L,
+                names=np.array(self.names),
+                truths=truths,
+                runtime_s=self.runtime_s,
+            )
         return path
 
 
@@ -243,6 +245,14 @@ def _param_sites(model, obs_site: str) -> dict[str, tuple[int, ...]]:
     return sites
 
 
+def _describe_model(model) -> str:
+    """A stable description of a model for fingerprints (its own, if it has one)."""
+    describe = getattr(model, "describe", None)
+    if callable(describe):
+        return str(describe())
+    return f"{type(model).__module__}.{type(model).__qualname__}"
+
+
 def _flat_names(sites: dict[str, tuple[int, ...]]) -> list[str]:
     names = []
     for name, shape in sites.items():
@@ -272,34 +282,23 @@ def _load_checkpoint(path: Path | None, resume: bool, meta: dict) -> dict:
     state = {"ranks": [], "truths": [], "elapsed": 0.0}
     if not (resume and path is not None and path.exists()):
         return state
-    with np.load(path, allow_pickle=False) as data:
-        saved = {k: data[k].item() for k in ("L", "seed", "num_datasets")}
-        names = [str(x) for x in data["names"]]
-        if saved != {k: meta[k] for k in saved} or names != meta["names"]:
-            raise ValueError(f"Checkpoint {path} is for another SBC run ({saved}, {names}).")
-        state = {
-            "ranks": list(data["ranks"]),
-            "truths": list(data["truths"]),
-            "elapsed": float(data["elapsed"]),
-        }
+    arrays, extra = load_arrays(path, fingerprint=fingerprint(**meta))
+    state = {
+        "ranks": list(arrays["ranks"]),
+        "truths": list(arrays["truths"]),
+        "elapsed": float(extra["elapsed"]),
+    }
     _log(f"[sbc] resuming: {len(state['ranks'])}/{meta['num_datasets']} datasets done")
     return state
 
 
 def _save_checkpoint(path: Path, state: dict, meta: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp.npz")
     n_params = len(meta["names"])
-    np.savez(
-        tmp,
-        ranks=np.asarray(state["ranks"], dtype=int).reshape(-1, n_params),
-        truths=np.asarray(state["truths"], dtype=float).reshape(-1, n_params),
-        names=np.array(meta["names"]),
-        L=meta["L"],
-        seed=meta["seed"],
-        num_datasets=meta["num_datasets"],
-        elapsed=state["elapsed"],
-    )
-    os.replace(tmp, path)
+    arrays = {
+        "ranks": np.asarray(state["ranks"], dtype=int).reshape(-1, n_params),
+        "truths": np.asarray(state["truths"], dtype=float).reshape(-1, n_params),
+    }
+    save_arrays(path, arrays, fingerprint=fingerprint(**meta), extra={"elapsed": state["elapsed"]})
 
 
 def run_sbc(
@@ -343,6 +342,13 @@ def run_sbc(
         "seed": int(seed),
         "num_datasets": int(num_datasets),
         "names": _flat_names(sites),
+        # Everything else that determines the ranks: the fitting procedure and its
+        # settings, and the model (its sites and priors, by description).
+        # A callable fit cannot be fingerprinted reliably; the caller owns it.
+        "fit": fit if isinstance(fit, str) else "callable",
+        "fit_kwargs": dict(fit_kwargs or {}),
+        "obs_site": obs_site,
+        "model": _describe_model(model),
     }
     ckpt = None if checkpoint_path is None else Path(checkpoint_path)
     state = _load_checkpoint(ckpt, resume, meta)

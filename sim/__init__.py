@@ -3,6 +3,7 @@
 ``import sim as jx`` is a drop-in replacement for ``import jaxley as jx``.
 """
 
+from sim.config import SimulationError, SimulationWarning, config
 from sim.connect import connect
 from sim.integrate import build_init_and_step_fn, integrate
 from sim.modules.branch import Branch
@@ -20,8 +21,11 @@ __all__ = [
     "Compartment",
     "Module",
     "Network",
+    "SimulationError",
+    "SimulationWarning",
     "View",
     "build_init_and_step_fn",
+    "config",
     "connect",
     "datapoint_to_step_currents",
     "integrate",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +11,8 @@ import numpy as np
 import pandas as pd
 from jax.core import Tracer
 
+from sim.config import config
+from sim.core.checks import report
 from sim.core.compiled import CompiledModule
 from sim.core.engine import Engine, Override, engine_for
 from sim.core.params import split_overrides
@@ -252,6 +253,7 @@ def integrate(
     checkpoint_lengths: list[int] | None = None,
     all_states: dict | None = None,
     return_states: bool = False,
+    check: bool | None = None,
 ):
     """Simulate `module` and return its recordings, shape ``(n_recordings, n_steps + 1)``.
 
@@ -283,6 +285,12 @@ def integrate(
         all_states: Initial states returned by an earlier ``return_states=True`` run;
             they override (trainable) initial states.
         return_states: Also return the final states.
+        check: Check the simulation for blow-ups (NaN/inf, voltages beyond
+            ``sim.config.max_voltage_mV``) and traced parameters outside their
+            declared ranges, and warn naming recording and step (see
+            :mod:`sim.config`). ``None``: ``sim.config.check_simulations``.
+            Works under ``jit``/``vmap``/``grad``; inference code that explores
+            extreme parameters on purpose passes ``check=False``.
     """
     _check_module(module)
     _check_delta_t(delta_t)
@@ -297,7 +305,9 @@ def integrate(
     inds = {k: jnp.asarray(external_inds.get(k, np.zeros(0, np.int64))) for k in inputs}
     lengths = _checkpoint_lengths(checkpoint_lengths, nsteps)
     engine = engine_for(compiled, solver, voltage_solver)
-    recs, final = engine.run(
+    checks = config.key()
+    enabled = config.check_simulations if check is None else bool(check)
+    recs, final, problems = engine.run(
         _train_values(params, compiled),
         _entries(param_state, compiled),
         all_states,
@@ -306,37 +316,11 @@ def integrate(
         delta_t,
         checkpoint_lengths=lengths,
         return_states=return_states,
+        checks=(checks[0], enabled, checks[2]) if enabled else None,
     )
-    _report_nans(recs, compiled)
+    if problems is not None and checks[2] == "raise" and not isinstance(recs, Tracer):
+        report(compiled, problems, checks[0], "raise")
     return (recs, final) if return_states else recs
-
-
-_DIVERGED_MV = 1e6  # no membrane potential reaches this; the solver has blown up
-
-
-def _report_nans(recs, compiled: CompiledModule) -> None:
-    """Warn (naming recording and step) if the recordings are NaN/inf or ``v`` diverged."""
-    if isinstance(recs, Tracer):
-        return
-    recs = np.asarray(recs)
-    bad = ~np.isfinite(recs)
-    is_v = np.asarray(compiled.rec_states) == "v"
-    with np.errstate(invalid="ignore"):
-        bad |= is_v[:, None] & (np.abs(recs) > _DIVERGED_MV)
-    if bad.any():
-        # The earliest bad step over all recordings, then the first recording there.
-        col = int(np.argmax(bad.any(axis=0)))
-        row = int(np.argmax(bad[:, col]))
-        value = recs[row, col]
-        what = "NaN" if np.isnan(value) else "inf" if np.isinf(value) else f"{value:.3g} mV"
-        warnings.warn(
-            f"The simulation blew up ({what}): recording {row} ({compiled.rec_states[row]!r} "
-            f"in compartment {compiled.rec_inds[row]}) first at step {col}. Usually delta_t is "
-            "too large for an explicit solver (try solver='bwd_euler' or a smaller delta_t) "
-            "or a parameter is out of range.",
-            RuntimeWarning,
-            stacklevel=3,
-        )
 
 
 def _order_inputs(externals: dict, external_inds: dict) -> tuple[dict, dict]:

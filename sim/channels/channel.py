@@ -137,6 +137,13 @@ class Channel:
     channel_params = None
     channel_states = None
     current_name = None
+    #: Valid ranges of parameters and states, ``{key: (low, high)}`` (inclusive; use
+    #: ``math.inf`` for unbounded ends). ``set``, ``data_set`` (with concrete values)
+    #: and ``make_trainable`` reject values outside them, simulations warn about
+    #: traced values outside them, and inference uses them as the support of priors
+    #: and of the parameter transforms. Keys without an entry are unbounded.
+    param_bounds: dict[str, tuple[float, float]] | None = None
+    state_bounds: dict[str, tuple[float, float]] | None = None
 
     def __init__(self, name: str | None = None):
         if getattr(self, "current_is_in_mA_per_cm2", True) is False:
@@ -180,6 +187,10 @@ class Channel:
 
         self.channel_params = rename(self.channel_params)
         self.channel_states = rename(self.channel_states)
+        if self.param_bounds is not None:
+            self.param_bounds = rename(self.param_bounds)
+        if self.state_bounds is not None:
+            self.state_bounds = rename(self.state_bounds)
         self._name = new_name
         return self
 

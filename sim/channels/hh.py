@@ -99,6 +99,7 @@ class HH(Channel):
     (S/cm²); ``HH_eNa`` 50, ``HH_eK`` -77, ``HH_eLeak`` -54.3 (mV). States:
     ``HH_m``, ``HH_h``, ``HH_n`` (all 0.2 by default; use ``init_states()`` to start
     at the steady state of the initial voltage). Current name: ``i_HH``.
+    Bounds: conductances >= 0, gates in [0, 1].
     """
 
     def __init__(self, name: str | None = None):
@@ -115,6 +116,8 @@ class HH(Channel):
         }
         self.channel_states = {f"{p}_m": 0.2, f"{p}_h": 0.2, f"{p}_n": 0.2}
         self.current_name = "i_HH"
+        self.param_bounds = {f"{p}_{g}": (0.0, math.inf) for g in ("gNa", "gK", "gLeak")}
+        self.state_bounds = {f"{p}_{x}": (0.0, 1.0) for x in "mhn"}
 
     def update_states(self, states, dt, v, params):
         """Advance ``m``, ``h`` and ``n`` exactly over ``dt`` at fixed ``v``."""

@@ -12,6 +12,8 @@ and the spike threshold ``vt`` (Na and K). Channels inserted into the same
 compartment that declare one of these keys use one common value.
 """
 
+import math
+
 from sim.channels.channel import Channel
 from sim.channels.hh import vtrap
 from sim.solver_gate import (
@@ -49,6 +51,7 @@ class Leak(Channel):
         self.channel_params = {f"{p}_gLeak": 1e-4, f"{p}_eLeak": -70.0}
         self.channel_states = {}
         self.current_name = f"i_{p}"
+        self.param_bounds = {f"{p}_gLeak": (0.0, math.inf)}
 
     def update_states(self, states, dt, v, params):
         """Stateless: returns ``{}``."""
@@ -78,6 +81,8 @@ class Na(Channel):
         self.channel_params = {f"{p}_gNa": 50e-3, "eNa": 50.0, "vt": -60.0}
         self.channel_states = {f"{p}_m": 0.2, f"{p}_h": 0.2}
         self.current_name = "i_Na"
+        self.param_bounds = {f"{p}_gNa": (0.0, math.inf)}
+        self.state_bounds = {f"{p}_m": (0.0, 1.0), f"{p}_h": (0.0, 1.0)}
 
     def update_states(self, states, dt, v, params):
         """Exact exponential update of ``m`` and ``h``."""
@@ -131,6 +136,8 @@ class K(Channel):
         self.channel_params = {f"{p}_gK": 5e-3, "eK": -90.0, "vt": -60.0}
         self.channel_states = {f"{p}_n": 0.2}
         self.current_name = "i_K"
+        self.param_bounds = {f"{p}_gK": (0.0, math.inf)}
+        self.state_bounds = {f"{p}_n": (0.0, 1.0)}
 
     def update_states(self, states, dt, v, params):
         """Exact exponential update of ``n``."""
@@ -170,6 +177,8 @@ class Km(Channel):
         self.channel_params = {f"{p}_gKm": 0.004e-3, f"{p}_taumax": 4000.0, "eK": -90.0}
         self.channel_states = {f"{p}_p": 0.2}
         self.current_name = "i_K"
+        self.param_bounds = {f"{p}_gKm": (0.0, math.inf), f"{p}_taumax": (0.0, math.inf)}
+        self.state_bounds = {f"{p}_p": (0.0, 1.0)}
 
     def update_states(self, states, dt, v, params):
         """Exact exponential update of ``p``."""
@@ -215,6 +224,8 @@ class CaL(Channel):
         self.channel_params = {f"{p}_gCaL": 0.1e-3, "eCa": 120.0}
         self.channel_states = {f"{p}_q": 0.2, f"{p}_r": 0.2}
         self.current_name = "i_Ca"
+        self.param_bounds = {f"{p}_gCaL": (0.0, math.inf)}
+        self.state_bounds = {f"{p}_q": (0.0, 1.0), f"{p}_r": (0.0, 1.0)}
 
     def update_states(self, states, dt, v, params):
         """Exact exponential update of ``q`` and ``r``."""
@@ -266,6 +277,8 @@ class CaT(Channel):
         self.channel_params = {f"{p}_gCaT": 0.4e-4, f"{p}_vx": 2.0, "eCa": 120.0}
         self.channel_states = {f"{p}_u": 0.2}
         self.current_name = "i_Ca"
+        self.param_bounds = {f"{p}_gCaT": (0.0, math.inf)}
+        self.state_bounds = {f"{p}_u": (0.0, 1.0)}
 
     def update_states(self, states, dt, v, params):
         """Exact exponential update of ``u``."""

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from sim.core.checks import find_problems, report_from_device
 from sim.core.compiled import CompiledModule
 from sim.core.convert import drive_and_inputs, sim_state, step_params, user_states
 from sim.core.params import apply_entry, derive
@@ -130,20 +131,29 @@ class Engine:
         *,
         checkpoint_lengths: tuple[int, ...] | None,
         return_states: bool,
+        checks: tuple | None = None,
     ):
-        """Simulate; returns ``(recordings (n_rec, T+1), final all_states or None)``."""
+        """Simulate; returns recordings ``(n_rec, T+1)``, the final ``all_states`` (or
+        None) and the :class:`~sim.core.checks.Problems` found (or None).
+
+        ``checks`` is ``sim.config.key()`` (bound, enabled, mode) or None for none.
+        """
         keys = tuple(str(e[0]) for e in entries)
-        key = (keys, checkpoint_lengths, return_states)
+        key = (keys, checkpoint_lengths, return_states, checks)
         if key not in self._runs:
-            self._runs[key] = jax.jit(self._make_run(keys, checkpoint_lengths, return_states))
+            self._runs[key] = jax.jit(
+                self._make_run(keys, checkpoint_lengths, return_states, checks)
+            )
         idx = tuple(jnp.asarray(np.asarray(e[1]).reshape(-1)) for e in entries)
         vals = tuple(jnp.asarray(e[2]) for e in entries)
         return self._runs[key](tuple(train_values), idx, vals, all_states, inputs, inds, dt)
 
-    def _make_run(self, keys, checkpoint_lengths, return_states):
+    def _make_run(self, keys, checkpoint_lengths, return_states, checks):
         def run(train_values, idx, vals, all_states, inputs, inds, dt):
             entries = list(zip(keys, idx, vals))
-            state, params, _ = self.initial(self.overrides(train_values, entries), all_states, dt)
+            tables, state_tables = self.tables(self.overrides(train_values, entries))
+            params = self.step_params(tables, dt)
+            state = sim_state(self.model, all_states if all_states is not None else state_tables)
             drive, step_inputs = drive_and_inputs(self.model, inputs, inds)
             final, terms, recs = simulate(
                 self.step,
@@ -156,7 +166,15 @@ class Engine:
                 checkpoint_lengths=checkpoint_lengths,
             )
             out = user_states(self.model, final, terms, params.cable.g_axial)
-            return recs.T, (out if return_states else None)
+            problems = None
+            if checks is not None and checks[1]:
+                bound, _, mode = checks
+                problems = find_problems(
+                    self.model, recs.T, final.v, {**tables, **state_tables}, bound
+                )
+                if mode == "warn":
+                    report_from_device(self.model, problems, bound)
+            return recs.T, (out if return_states else None), problems
 
         return run
 

@@ -8,6 +8,8 @@ mechanisms may define them and they hold one value per compartment.
 
 from __future__ import annotations
 
+import math
+
 import jax.numpy as jnp
 import numpy as np
 
@@ -47,6 +49,20 @@ class MechanismTableMixin(ModuleFields):
             for ch in self._channels
             if key in ch.channel_params or key in ch.channel_states or key == ch.current_name
         ]
+
+    def key_bounds(self, key: str) -> tuple[float, float] | None:
+        """The valid range of a parameter or state declared by its mechanisms (or None).
+
+        Geometry must be > 0 (checked separately); channels and synapses declare
+        ranges in ``param_bounds`` / ``state_bounds``. Several owners: intersection.
+        """
+        low, high, found = -math.inf, math.inf, False
+        for mech in [*self._channels, *self._synapses]:
+            for table in (getattr(mech, "param_bounds", None), getattr(mech, "state_bounds", None)):
+                if table and key in table:
+                    low, high = max(low, float(table[key][0])), min(high, float(table[key][1]))
+                    found = True
+        return (low, high) if found else None
 
     def key_present(self, key: str, sel: np.ndarray) -> np.ndarray:
         """Mask over `sel`: does `key` exist in these compartments?"""

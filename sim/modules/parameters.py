@@ -59,6 +59,17 @@ class ParameterMixin(ModuleFields):
             )
         return mine
 
+    def _check_range(self, key: str, arr: np.ndarray, shown: Any) -> None:
+        """ValueError for non-physical values: geometry <= 0, outside declared bounds."""
+        if key in POSITIVE_PARAMS and np.any(arr <= 0):
+            raise ValueError(f"{key!r} must be > 0, got {shown!r}.")
+        bounds = self.base.key_bounds(key)
+        if bounds is not None and np.any((arr < bounds[0]) | (arr > bounds[1])):
+            raise ValueError(
+                f"{key!r} must lie in [{bounds[0]:g}, {bounds[1]:g}] (the range its mechanism "
+                f"declares), got {shown!r}."
+            )
+
     def _table_of(self, key: str):
         """The base table (``nodes`` or ``edges``) holding ``key``."""
         base = self.base
@@ -82,8 +93,7 @@ class ParameterMixin(ModuleFields):
             )
         if np.any(~np.isfinite(arr)):
             raise ValueError(f"Value for {key!r} must be finite, got {val!r}.")
-        if key in POSITIVE_PARAMS and np.any(arr <= 0):
-            raise ValueError(f"{key!r} must be > 0, got {val!r}.")
+        self._check_range(key, arr, val)
         self._table_of(key).loc[comps, key] = arr
         self.base._touch()
 
@@ -98,8 +108,7 @@ class ParameterMixin(ModuleFields):
             concrete = _as_float_array(val, f"data_set value for {key!r}")
             if np.any(~np.isfinite(concrete)):
                 raise ValueError(f"data_set value for {key!r} must be finite, got {val!r}.")
-            if key in POSITIVE_PARAMS and np.any(concrete <= 0):
-                raise ValueError(f"{key!r} must be > 0, got {val!r}.")
+            self._check_range(key, concrete, val)
         value = jnp.asarray(val)
         if value.ndim > 1 or (value.ndim == 1 and value.shape[0] not in (1, len(comps))):
             raise ValueError(
@@ -151,8 +160,7 @@ class ParameterMixin(ModuleFields):
                 )
             if np.any(~np.isfinite(init)):
                 raise ValueError(f"init_val for {key!r} must be finite, got {init_val!r}.")
-        if key in POSITIVE_PARAMS and np.any(init <= 0):
-            raise ValueError(f"{key!r} must be > 0, got init_val={init_val!r}.")
+        self._check_range(key, init, init_val)
         base.trainables.append({"key": key, "comp_idx": comps, "group_idx": group, "init": init})
         base._touch()
         if verbose:
@@ -221,9 +229,11 @@ def _is_tracer(val: Any) -> bool:
 
 def _as_float_array(val: Any, what: str) -> np.ndarray:
     """``np.asarray(val, float)``, with a TypeError naming `what` for non-numeric input."""
-    if val is None or isinstance(val, (str, bytes, dict)):
+    if val is None or isinstance(val, (str, bytes, dict, bool, np.bool_)):
         raise TypeError(f"{what} must be a number or an array of numbers, got {val!r}.")
     try:
+        if np.asarray(val).dtype == bool:
+            raise TypeError(f"{what} must be numbers, not booleans: {val!r}.")
         return np.asarray(val, dtype=float)
     except (TypeError, ValueError) as err:
         raise TypeError(f"{what} must be a number or an array of numbers, got {val!r}.") from err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from sim.solver_gate import save_exp
 from sim.synapses.synapse import Synapse
 
@@ -30,6 +32,8 @@ class IonotropicSynapse(Synapse):
             f"{p}_delta": 10.0,
         }
         self.synapse_states = {f"{p}_s": 0.2}
+        self.param_bounds = {f"{p}_gS": (0.0, math.inf), f"{p}_k_minus": (0.0, math.inf)}
+        self.state_bounds = {f"{p}_s": (0.0, 1.0)}
 
     def update_states(self, states, delta_t, pre_voltage, post_voltage, params):
         p = self._name

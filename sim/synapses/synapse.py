@@ -43,6 +43,10 @@ class Synapse:
     _name = None
     synapse_params = None
     synapse_states = None
+    #: Valid ranges ``{key: (low, high)}`` of parameters and states, as for channels
+    #: (see :attr:`sim.channels.Channel.param_bounds`).
+    param_bounds: dict[str, tuple[float, float]] | None = None
+    state_bounds: dict[str, tuple[float, float]] | None = None
 
     def __init__(self, name: str | None = None):
         if name is not None and not isinstance(name, str):
@@ -70,6 +74,10 @@ class Synapse:
         self.synapse_states = {
             _swap_prefix(k, old, new): v for k, v in (self.synapse_states or {}).items()
         }
+        for attr in ("param_bounds", "state_bounds"):
+            table = getattr(self, attr)
+            if table is not None:
+                setattr(self, attr, {_swap_prefix(k, old, new): v for k, v in table.items()})
         self._name = new_name
         return self
 
