@@ -86,10 +86,18 @@ def _trace(path: Path, key: str, value: np.ndarray) -> np.ndarray:
 def _meta_from(path: Path, data: dict[str, np.ndarray]) -> dict[str, Any]:
     meta: dict[str, Any] = {}
     if "meta_json" in data:
+        raw = data["meta_json"]
+        if raw.dtype.kind not in "US" or raw.size != 1:
+            raise TypeError(f"{path}: 'meta_json' must be one JSON string, got {raw.dtype}.")
         try:
-            meta.update(json.loads(str(data["meta_json"])))
-        except json.JSONDecodeError as err:
+            parsed = json.loads(str(raw.reshape(()).item()))
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ValueError(f"{path}: 'meta_json' is not valid JSON ({err}).") from err
+        if not isinstance(parsed, dict):
+            raise TypeError(
+                f"{path}: 'meta_json' must hold a JSON object, got {type(parsed).__name__}."
+            )
+        meta.update(parsed)
     for key in ("specimen_id", "sweep_number"):
         if key in data:
             meta[key] = int(_scalar(path, key, data[key], "iu"))
@@ -123,6 +131,19 @@ def load_npz(path: str | Path) -> Recording:
             f"No recording file at {path}; check the path (the shared Allen sweeps are "
             f"listed by datasets.allen_sweeps(), default folder {default_allen_dir()})."
         )
+    try:
+        return _load_npz(path)
+    except (FileNotFoundError, TypeError, ValueError) as err:
+        if isinstance(err, FileNotFoundError) or str(path) in str(err):
+            raise
+        raise _named(path, err) from err
+    except Exception as err:  # noqa: BLE001 - anything else a malformed file triggers
+        raise ValueError(
+            f"{path}: not a readable recording ({type(err).__name__}: {err})."
+        ) from err
+
+
+def _load_npz(path: Path) -> Recording:
     data = _read_npz(path)
     missing = [key for key in REQUIRED_KEYS if key not in data]
     if missing:
@@ -152,3 +173,10 @@ def load_npz(path: str | Path) -> Recording:
         return Recording(**fields)
     except (TypeError, ValueError) as err:
         raise type(err)(f"{path}: {err}") from err
+
+
+def _named(path: Path, err: Exception) -> Exception:
+    """``err`` as ValueError/TypeError whose message names ``path``."""
+    kind = err.__class__ if isinstance(err, (TypeError, ValueError)) else ValueError
+    text = str(err)
+    return kind(text if str(path) in text else f"{path}: {text or type(err).__name__}")

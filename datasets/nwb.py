@@ -90,7 +90,10 @@ def unit_scale(unit: str, quantity: str) -> float:
 
 def _values(series, quantity: str) -> np.ndarray:
     """Data of `series` in mV (quantity V) or nA (quantity A), float64."""
-    raw = np.asarray(series.data[:], dtype=np.float64)
+    data = np.asarray(series.data[:])
+    if data.dtype.kind not in "fiu":
+        raise TypeError(f"{series.name}: data must be numeric, got dtype {data.dtype}.")
+    raw = data.astype(np.float64)
     if raw.ndim != 1:
         raise ValueError(f"{series.name}: expected 1-D data, got shape {raw.shape}.")
     offset = float(getattr(series, "offset", 0.0) or 0.0)
@@ -178,6 +181,30 @@ def _sweep_number(series) -> int | None:
     return None if series.sweep_number is None else int(series.sweep_number)
 
 
+def _guarded(func):
+    """Make every failure of a reader a FileNotFoundError, TypeError or ValueError
+    whose message names the file (hdmf/h5py raise many other types on bad files)."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(path, *args, **kwargs):
+        try:
+            return func(path, *args, **kwargs)
+        except (FileNotFoundError, ImportError):
+            raise
+        except (TypeError, ValueError) as err:
+            if str(path) in str(err):
+                raise
+            raise err.__class__(f"{path}: {err}") from err
+        except Exception as err:  # noqa: BLE001
+            raise ValueError(
+                f"{path}: not a readable NWB current-clamp file ({type(err).__name__}: {err})."
+            ) from err
+
+    return wrapper
+
+
+@_guarded
 def list_nwb_sweeps(path: str | Path) -> list[NwbSweep]:
     """The current-clamp sweeps of an NWB file, sorted by acquisition name."""
     path, io = _open(path)
@@ -268,6 +295,7 @@ def _trim(v: np.ndarray, i: np.ndarray, meta: dict) -> tuple[np.ndarray, np.ndar
     return v, i
 
 
+@_guarded
 def load_nwb(path: str | Path, sweep: int | str | None = None) -> Recording:
     """Read one current-clamp sweep of an NWB 2 file into a :class:`Recording`.
 

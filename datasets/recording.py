@@ -22,6 +22,10 @@ __all__ = ["Recording"]
 _FLOAT_KINDS = "fiu"  # float, signed and unsigned integer dtypes are accepted for traces
 
 
+#: Largest accepted sampling step (ms): coarser "recordings" are almost surely a unit mistake.
+MAX_DT_MS = 10.0
+
+
 def _check_dt(dt_ms: Any) -> float:
     """Return ``dt_ms`` as a positive finite float or raise naming the value."""
     if isinstance(dt_ms, (bool, np.bool_, str, bytes)) or dt_ms is None:
@@ -36,6 +40,11 @@ def _check_dt(dt_ms: Any) -> float:
         raise ValueError(
             f"dt_ms must be a positive, finite sampling step in ms, got {dt_ms!r}; "
             "e.g. dt_ms=0.025 (40 kHz) or 0.02 (50 kHz)."
+        )
+    if dt > MAX_DT_MS:
+        raise ValueError(
+            f"dt_ms = {dt_ms!r} ms is not a plausible sampling step of a current-clamp "
+            f"recording (at most {MAX_DT_MS:g} ms); is it in seconds or a sampling rate?"
         )
     return dt
 

@@ -161,9 +161,16 @@ def find_map(
     ):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
-    _, potential_fn, postprocess_fn, _ = initialize_model(
-        jax.random.PRNGKey(seed), model, model_args=(y,)
-    )
+    try:
+        _, potential_fn, postprocess_fn, _ = initialize_model(
+            jax.random.PRNGKey(seed), model, model_args=(y,)
+        )
+    except RuntimeError as err:  # numpyro: "Cannot find valid initial parameters"
+        raise ValueError(
+            "The log density is not finite at any starting point numpyro tried for the MAP "
+            "search (every simulation blew up or the data are impossible under the model); "
+            f"check the priors, the recording and the time step. ({err})"
+        ) from err
     num = max(num_candidates, num_starts)
     cand_u, cand_e = _prior_candidates(model, y, num, seed, potential_fn)
     finite = np.isfinite(np.asarray(cand_e))

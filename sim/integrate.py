@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
@@ -204,6 +206,24 @@ def _check_lengths(inputs: dict) -> int:
     return next(iter(lengths.values()))
 
 
+_WARNED_FLOAT32 = []
+
+
+def _warn_if_float32() -> None:
+    """Say once per process that float64 is off (JAX's default) and what it costs."""
+    if jax.config.jax_enable_x64 or _WARNED_FLOAT32:
+        return
+    _WARNED_FLOAT32.append(True)
+    warnings.warn(
+        "sim is running in float32 (jax_enable_x64 is off). Voltages then differ from "
+        "float64 by up to ~0.05 mV on a spiking cell (spike times unchanged at dt 0.025 "
+        "ms), and Kalman filtering and gradients of long simulations lose accuracy. For "
+        "validation-grade results call jax.config.update('jax_enable_x64', True) first.",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
 def _train_values(params, compiled: CompiledModule) -> list:
     """The trainable values in ``get_parameters()`` order (``.nodes`` values if none given)."""
     if not params:
@@ -294,6 +314,7 @@ def integrate(
     """
     _check_module(module)
     _check_delta_t(delta_t)
+    _warn_if_float32()
     compiled = module.compiled()
     if len(compiled.rec_states) == 0:
         raise ValueError("Nothing is recorded; call e.g. cell.branch(0).comp(0).record('v').")

@@ -56,43 +56,65 @@ def _merge_channels(children) -> list:
     return list(merged.values())
 
 
+def _columns(child) -> dict[str, np.ndarray]:
+    nodes = child.base.nodes
+    return {c: nodes[c].to_numpy() for c in nodes.columns}
+
+
 def stack(parent, children, level: str) -> None:
     """Fill `parent` (an empty Module) with the nodes of `children` stacked at `level`.
 
     `level` is the level of the children: "comp" (building a branch), "branch"
-    (building a cell) or "cell" (building a network).
+    (building a cell) or "cell" (building a network). Work is column-wise numpy,
+    and a child repeated many times (``Branch(comp, ncomp=10_000)``) is read once.
     """
-    frames, xyzr, parents, parent_x = [], [], [], []
-    branch_offset = 0
-    for k, child in enumerate(children):
-        nodes = child.base.nodes.copy()
-        nb = int(nodes["global_branch_index"].nunique())
-        if level == "comp":
-            nodes["global_branch_index"] = 0
-            nodes["global_cell_index"] = 0
-        elif level == "branch":
-            nodes["global_branch_index"] = k
-            nodes["global_cell_index"] = 0
-        else:
-            nodes["global_branch_index"] += branch_offset
-            nodes["global_cell_index"] = k
-            child_parents = np.asarray(child.base.branch_parents)
-            parents += np.where(child_parents < 0, -1, child_parents + branch_offset).tolist()
-            parent_x += list(child.base.branch_parent_x)
-        if level != "comp":
-            xyzr += [np.array(x, dtype=float) for x in child.base.xyzr]
-        branch_offset += nb
-        frames.append(nodes)
-    nodes = pd.concat(frames, ignore_index=True)
+    children = list(children)
+    cache: dict[int, dict[str, np.ndarray]] = {}
+    for c in children:
+        if id(c) not in cache:
+            cache[id(c)] = _columns(c)
+    tables = [cache[id(c)] for c in children]
+    sizes = np.array([len(next(iter(t.values()))) for t in tables])
+    nbranches = np.array(
+        [int(np.unique(t["global_branch_index"]).size) for t in tables], dtype=np.int64
+    )
     channels = _merge_channels(children)
     groups = list(dict.fromkeys(g for c in children for g in c.base.group_names))
-    for name in [ch.name for ch in channels] + groups:
-        nodes[name] = nodes[name].astype("boolean").fillna(False).astype(bool)
-    parent.nodes = nodes
+    flags = {ch.name for ch in channels} | set(groups)
+    names = list(dict.fromkeys(k for t in tables for k in t))
+    data = {}
+    for name in names:
+        parts = []
+        for t, n in zip(tables, sizes):
+            if name in t:
+                parts.append(t[name])
+            else:
+                parts.append(np.zeros(n, bool) if name in flags else np.full(n, np.nan))
+        col = np.concatenate(parts)
+        data[name] = col.astype(bool) if name in flags else col
+    offsets = np.concatenate([[0], np.cumsum(nbranches)[:-1]])
+    which = np.repeat(np.arange(len(children)), sizes)
+    if level == "comp":
+        data["global_branch_index"] = np.zeros(sizes.sum(), dtype=np.int64)
+        data["global_cell_index"] = np.zeros(sizes.sum(), dtype=np.int64)
+    elif level == "branch":
+        data["global_branch_index"] = which.astype(np.int64)
+        data["global_cell_index"] = np.zeros(sizes.sum(), dtype=np.int64)
+    else:
+        data["global_branch_index"] = data["global_branch_index"] + offsets[which]
+        data["global_cell_index"] = which.astype(np.int64)
+    parent.nodes = pd.DataFrame(data)
     parent._channels = channels
     parent.group_names = groups
     if level == "cell":
+        parents, parent_x = [], []
+        for child, off in zip(children, offsets):
+            child_parents = np.asarray(child.base.branch_parents)
+            parents += np.where(child_parents < 0, -1, child_parents + off).tolist()
+            parent_x += list(child.base.branch_parent_x)
         parent.branch_parents = np.asarray(parents, dtype=int)
         parent.branch_parent_x = np.asarray(parent_x, dtype=float)
-    parent.xyzr = xyzr
+    parent.xyzr = (
+        [] if level == "comp" else [np.array(x, dtype=float) for c in children for x in c.base.xyzr]
+    )
     parent._finalize()
