@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.flatten_util import ravel_pytree
 from numpyro.handlers import seed as seed_handler
 from numpyro.handlers import trace
 from numpyro.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO, init_to_value
@@ -242,19 +243,72 @@ def _chain_inits(map_result: MapResult, num_chains: int, tolerance: float = 5.0)
     return jax.tree_util.tree_map(lambda x: jnp.asarray(x[pick]), map_result.unconstrained)
 
 
+def laplace(model, y, map_result: MapResult, *, seed: int = 0) -> LaplaceResult:
+    """Gaussian (Laplace) approximation at the MAP: ``N(u_map, H^-1)`` in unconstrained space.
+
+    ``H`` is the Hessian of numpyro's potential (negative log joint, Jacobian
+    included) at the best optimum, by forward-over-forward differentiation. It is
+    symmetrised and must be positive definite (else the optimum is not a strict
+    local minimum and ``ValueError`` says so).
+    """
+    _, potential_fn, _, _ = initialize_model(jax.random.PRNGKey(seed), model, model_args=(y,))
+    best = jax.tree_util.tree_map(
+        lambda x: jnp.asarray(x[map_result.best_index]), map_result.unconstrained
+    )
+    flat, unravel = ravel_pytree(best)
+    hess = jax.jacfwd(jax.jacfwd(lambda x: potential_fn(unravel(x))))(flat)
+    hess = 0.5 * (hess + hess.T)
+    eig, vec = np.linalg.eigh(np.asarray(hess))
+    if not np.all(np.isfinite(eig)) or eig.min() <= 0:
+        raise ValueError(
+            f"The Hessian of the log posterior at the MAP is not positive definite (eigenvalues "
+            f"{np.round(eig, 6).tolist()}): the optimum is flat or a saddle. Use more MAP "
+            "steps, or mass_matrix='adapt'."
+        )
+    cov = (vec / eig) @ vec.T
+    return LaplaceResult(
+        mean=np.asarray(flat), cov=0.5 * (cov + cov.T), names=sorted(best), unravel=unravel
+    )
+
+
+@dataclass(frozen=True)
+class LaplaceResult:
+    """``N(mean, cov)`` over the flattened unconstrained parameters (sorted site order)."""
+
+    mean: np.ndarray
+    cov: np.ndarray
+    names: list
+    unravel: object
+
+    def draws(self, num: int, seed: int) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        return rng.multivariate_normal(self.mean, self.cov, size=num, method="eigh")
+
+
+def _laplace_inits(model, y, lap: LaplaceResult, num_chains: int, seed: int) -> dict:
+    """Chain starts drawn from the Laplace approximation (finite potential), MAP if not."""
+    _, potential_fn, _, _ = initialize_model(jax.random.PRNGKey(seed), model, model_args=(y,))
+    draws = lap.draws(num_chains, seed + 7)
+    energy = np.asarray(jax.vmap(lambda x: potential_fn(lap.unravel(x)))(jnp.asarray(draws)))
+    draws[~np.isfinite(energy)] = lap.mean
+    return jax.vmap(lap.unravel)(jnp.asarray(draws))
+
+
 def run_nuts(
     model,
     y,
     *,
     num_chains: int = 4,
-    num_warmup: int = 500,
+    num_warmup: int = 200,
     num_samples: int = 500,
     init: str = "map",
+    mass_matrix: str = "laplace",
+    map_result: MapResult | None = None,
     map_kwargs: dict | None = None,
     seed: int = 0,
     target_accept_prob: float = 0.9,
     dense_mass: bool = True,
-    forward_mode: bool = True,
+    forward_mode: bool | None = None,
     max_tree_depth: int = 10,
     block_size: int = 100,
     checkpoint_dir: str | Path | None = None,
@@ -263,17 +317,30 @@ def run_nuts(
     fingerprint: Mapping | None = None,
     clock: RunClock | None = None,
 ) -> NutsResult:
-    """NUTS posterior samples; see the module docstring for the design choices.
+    """NUTS posterior samples started and preconditioned at the MAP.
 
-    With ``checkpoint_dir`` the sampler state, the draws so far and the MAP result
-    are saved (``nuts_state.npz``: arrays and JSON, no pickle) after warm-up and
-    after every block of ``block_size`` draws. ``resume=True`` continues from it
-    if it was made for the same run: same ``fingerprint`` (data, model, ...) and
-    sampler settings; it may extend a run to more draws, never mix two runs
-    (:class:`~inference.checkpoint.ResumeMismatchError` names the differences).
+    * ``init="map"``: the MAP (``map_result`` if given, else :func:`find_map` with
+      ``map_kwargs``); ``"prior"``: numpyro's default initialisation.
+    * ``mass_matrix="laplace"`` (with ``init="map"``): the dense inverse mass matrix
+      is the Laplace covariance ``H^-1`` at the MAP and stays fixed; warm-up only
+      tunes the step size, so a few hundred steps suffice, and the chains start at
+      independent draws from the Laplace approximation (dispersed, for R-hat).
+      ``"adapt"``: numpyro's windowed mass-matrix adaptation.
+    * ``forward_mode``: gradients by forward mode (cheap for few parameters);
+      ``None`` chooses forward mode up to 8 parameters, reverse mode above.
+
+    With ``checkpoint_dir`` the sampler state, the draws so far, the MAP result
+    and the mass matrix are saved (``nuts_state.npz``: arrays and JSON, no pickle)
+    after warm-up and after every block of ``block_size`` draws. ``resume=True``
+    continues from it if it was made for the same run: same ``fingerprint``
+    (data, model, ...) and sampler settings; it may extend a run to more draws,
+    never mix two runs (:class:`~inference.checkpoint.ResumeMismatchError` names
+    the differences).
     """
     if init not in ("map", "prior"):
         raise ValueError(f"init must be 'map' or 'prior', got {init!r}.")
+    if mass_matrix not in ("laplace", "adapt"):
+        raise ValueError(f"mass_matrix must be 'laplace' or 'adapt', got {mass_matrix!r}.")
     for name, value in (("num_chains", num_chains), ("num_samples", num_samples)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
@@ -283,12 +350,15 @@ def run_nuts(
         or (num_warmup < 0)
     ):
         raise ValueError(f"num_warmup must be an integer >= 0, got {num_warmup!r}.")
+    use_laplace = mass_matrix == "laplace" and init == "map" and dense_mass
     fp = make_fingerprint(
         sampler="nuts",
         num_chains=num_chains,
         num_warmup=num_warmup,
         init=init,
+        mass_matrix=mass_matrix if use_laplace else "adapt",
         map_kwargs=dict(map_kwargs or {}),
+        map_result=None if map_result is None else _map_arrays(map_result),
         seed=seed,
         target_accept_prob=target_accept_prob,
         dense_mass=dense_mass,
@@ -296,10 +366,38 @@ def run_nuts(
         caller=dict(fingerprint or {}),
     )
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / "nuts_state.npz"
+    arrays, extra = None, {}
+    if resume and ckpt is not None and ckpt.exists():
+        arrays, extra = load_arrays(ckpt, fingerprint=fp)
+        map_result = _map_from_arrays(arrays)
+    elif init == "map" and map_result is None:
+        map_result = find_map(
+            model,
+            y,
+            seed=seed,
+            progress=progress,
+            checkpoint_path=None if ckpt is None else ckpt.parent / "map_checkpoint.npz",
+            resume=resume,
+            **{**dict(map_kwargs or {}), "fingerprint": fingerprint, "clock": clock},
+        )
+    lap, inv_mass = None, None
+    if use_laplace and arrays is not None and "laplace/inverse_mass" in arrays:
+        inv_mass = jnp.asarray(arrays["laplace/inverse_mass"])
+    elif use_laplace and map_result is not None:
+        lap = laplace(model, y, map_result, seed=seed)
+        inv_mass = jnp.asarray(lap.cov)
+        if progress:
+            sd = np.sqrt(np.diag(lap.cov))
+            _log(f"[nuts] Laplace mass matrix at the MAP; unconstrained sd {np.round(sd, 4)}")
+    if forward_mode is None:
+        num_params = len(map_result.best) if map_result is not None else 8
+        forward_mode = num_params <= 8
     kernel = NUTS(
         model,
         target_accept_prob=target_accept_prob,
         dense_mass=dense_mass,
+        inverse_mass_matrix=inv_mass,
+        adapt_mass_matrix=inv_mass is None,
         forward_mode_differentiation=forward_mode,
         max_tree_depth=max_tree_depth,
     )
@@ -313,27 +411,37 @@ def run_nuts(
         chain_method=method,
         progress_bar=progress,
     )
-    saved = None
-    if resume and ckpt is not None and ckpt.exists():
-        saved = _load_nuts(ckpt, mcmc, y, seed, fp, clock)
+    if arrays is not None:
+        saved = _restore_nuts(ckpt, arrays, extra, mcmc, y, seed, clock)
         if saved["done"] > num_samples:
             raise ResumeMismatchError(
                 f"{ckpt} holds {saved['done']} draws per chain, more than num_samples="
                 f"{num_samples}: it belongs to a longer run. Use a new output folder."
             )
         _log(f"[nuts] resuming: {saved['done']}/{num_samples} draws already saved")
-    if saved is None:
-        saved = _warm_up(
-            mcmc,
-            model,
+    else:
+        if lap is not None:
+            inits = _laplace_inits(model, y, lap, num_chains, seed)
+        elif map_result is not None:
+            inits = _chain_inits(map_result, num_chains)
+        else:
+            inits = None
+        _log(f"[nuts] warm-up: {num_warmup} steps x {num_chains} chains ({method})")
+        mcmc.warmup(
+            jax.random.PRNGKey(seed + 1),
             y,
-            init=init,
-            map_kwargs={**dict(map_kwargs or {}), "fingerprint": fingerprint, "clock": clock},
-            seed=seed,
-            ckpt=ckpt,
-            resume=resume,
-            progress=progress,
+            init_params=inits,
+            extra_fields=EXTRA_FIELDS,
+            collect_warmup=False,
         )
+        saved = {
+            "state": mcmc.post_warmup_state,
+            "done": 0,
+            "samples": [],
+            "stats": [],
+            "map_result": map_result,
+            "inverse_mass": None if inv_mass is None else np.asarray(inv_mass),
+        }
         if ckpt is not None:
             _save_nuts(ckpt, saved, fp, clock)
     while saved["done"] < num_samples:
@@ -360,15 +468,16 @@ def _save_nuts(path: Path, saved: dict, fp: dict, clock: RunClock | None) -> Non
         arrays.update(_flat("samples", _concat_blocks(saved["samples"])))
         arrays.update(_flat("stats", _concat_blocks(saved["stats"])))
     arrays.update(_map_arrays(saved["map_result"]))
+    if saved.get("inverse_mass") is not None:
+        arrays["laplace/inverse_mass"] = np.asarray(saved["inverse_mass"])
     extra = {"done": saved["done"], "treedef": str(treedef), "num_leaves": len(leaves)}
     if clock is not None:
         extra["elapsed_s"] = clock.elapsed()
     save_arrays(path, arrays, fingerprint=fp, extra=extra)
 
 
-def _load_nuts(path: Path, mcmc, y, seed: int, fp: dict, clock: RunClock | None) -> dict:
-    """Read a :func:`_save_nuts` checkpoint into the structure of this sampler's state."""
-    arrays, extra = load_arrays(path, fingerprint=fp)
+def _restore_nuts(path: Path, arrays, extra, mcmc, y, seed: int, clock: RunClock | None) -> dict:
+    """Rebuild a :func:`_save_nuts` checkpoint in the structure of this sampler's state."""
     # A template of the sampler state: initialise the kernel without warm-up steps.
     num_warmup, mcmc.num_warmup = mcmc.num_warmup, 0
     try:
@@ -387,53 +496,18 @@ def _load_nuts(path: Path, mcmc, y, seed: int, fp: dict, clock: RunClock | None)
     if clock is not None and "elapsed_s" in extra:
         clock.restore(extra["elapsed_s"])
     done = int(extra["done"])
-    samples = _unflat("samples", arrays)
-    stats = _unflat("stats", arrays)
     return {
         "state": jax.tree_util.tree_unflatten(treedef, restored),
         "done": done,
-        "samples": [samples] if done else [],
-        "stats": [stats] if done else [],
+        "samples": [_unflat("samples", arrays)] if done else [],
+        "stats": [_unflat("stats", arrays)] if done else [],
         "map_result": _map_from_arrays(arrays),
+        "inverse_mass": arrays.get("laplace/inverse_mass"),
     }
 
 
 def _concat_blocks(parts: list[dict]) -> dict:
     return {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
-
-
-def _warm_up(mcmc, model, y, *, init, map_kwargs, seed, ckpt, resume, progress) -> dict:
-    """Chain starts (MAP or prior) and NUTS warm-up; returns the first checkpoint."""
-    init_params, map_result = None, None
-    if init == "map":
-        map_ckpt = None if ckpt is None else ckpt.parent / "map_checkpoint.npz"
-        map_result = find_map(
-            model,
-            y,
-            seed=seed,
-            progress=progress,
-            checkpoint_path=map_ckpt,
-            resume=resume,
-            **(map_kwargs or {}),
-        )
-        init_params = _chain_inits(map_result, mcmc.num_chains)
-    _log(
-        f"[nuts] warm-up: {mcmc.num_warmup} steps x {mcmc.num_chains} chains ({mcmc.chain_method})"
-    )
-    mcmc.warmup(
-        jax.random.PRNGKey(seed + 1),
-        y,
-        init_params=init_params,
-        extra_fields=EXTRA_FIELDS,
-        collect_warmup=False,
-    )
-    return {
-        "state": mcmc.post_warmup_state,
-        "done": 0,
-        "samples": [],
-        "stats": [],
-        "map_result": map_result,
-    }
 
 
 def _restore_tree(path: Path, template, arrays: Mapping[str, np.ndarray], extra: Mapping):

@@ -485,7 +485,7 @@ def test_validate_rejects_non_dict_tables_and_missing_methods():
 def test_validate_rejects_wrong_objects_and_forgotten_super():
     with pytest.raises(TypeError, match="insert an instance"):
         validate_channel(HH)
-    with pytest.raises(TypeError, match="Expected a Channel instance"):
+    with pytest.raises(TypeError, match="Expected a channel"):
         validate_channel("HH")
 
     class NoSuper(Channel):

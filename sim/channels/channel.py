@@ -5,7 +5,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["Channel", "validate_channel", "RESERVED_KEYS"]
+__all__ = ["Channel", "check_definition", "validate_channel", "RESERVED_KEYS"]
 
 #: Names the simulator already uses for every compartment. A channel may *read* them
 #: (``v`` is passed separately; the geometry keys are in ``params``) but must not
@@ -245,36 +245,7 @@ class Channel:
 
     def _check_definition(self) -> None:
         """Raise ``TypeError``/``ValueError`` if this channel is malformed."""
-        cls = type(self).__name__
-        if not isinstance(self._name, str) or not self._name:
-            raise TypeError(
-                f"{cls} has no name. Call super().__init__(name) at the start of {cls}.__init__."
-            )
-        for attr in ("channel_params", "channel_states"):
-            _check_table(cls, attr, getattr(self, attr))
-        if not isinstance(self.current_name, str) or not self.current_name:
-            raise TypeError(
-                f"{cls}.current_name must be a non-empty str such as "
-                f"'i_{self._name}', got {self.current_name!r}. Set it in __init__."
-            )
-        both = set(self.channel_params) & set(self.channel_states)
-        if both:
-            raise ValueError(
-                f"{cls}: {sorted(both)} declared both as parameter and as state; "
-                "rename one of them."
-            )
-        own = set(self.channel_params) | set(self.channel_states)
-        clash = own & (RESERVED_KEYS | {self.current_name})
-        if clash:
-            raise ValueError(
-                f"{cls}: keys {sorted(clash)} clash with names the simulator uses "
-                f"(compartment properties or the current '{self.current_name}'); "
-                f"prefix them, e.g. '{self._name}_{sorted(clash)[0]}'."
-            )
-        if type(self).compute_current is Channel.compute_current:
-            raise TypeError(f"{cls} must implement compute_current().")
-        if self.channel_states and type(self).update_states is Channel.update_states:
-            raise TypeError(f"{cls} has states and must implement update_states().")
+        check_definition(self)
 
     def __repr__(self) -> str:
         return (
@@ -282,6 +253,42 @@ class Channel:
             f"current_name={self.current_name!r}, params={self.channel_params!r}, "
             f"states={self.channel_states!r})"
         )
+
+
+def check_definition(channel) -> None:
+    """Raise ``TypeError``/``ValueError`` if a channel (any object with the interface) is
+    malformed."""
+    cls = type(channel).__name__
+    name = getattr(channel, "_name", None) or getattr(channel, "name", None)
+    if not isinstance(name, str) or not name:
+        raise TypeError(
+            f"{cls} has no name. Call super().__init__(name) at the start of {cls}.__init__."
+        )
+    for attr in ("channel_params", "channel_states"):
+        _check_table(cls, attr, getattr(channel, attr))
+    if not isinstance(channel.current_name, str) or not channel.current_name:
+        raise TypeError(
+            f"{cls}.current_name must be a non-empty str such as "
+            f"'i_{name}', got {channel.current_name!r}. Set it in __init__."
+        )
+    both = set(channel.channel_params) & set(channel.channel_states)
+    if both:
+        raise ValueError(
+            f"{cls}: {sorted(both)} declared both as parameter and as state; rename one of them."
+        )
+    own = set(channel.channel_params) | set(channel.channel_states)
+    clash = own & (RESERVED_KEYS | {channel.current_name})
+    if clash:
+        raise ValueError(
+            f"{cls}: keys {sorted(clash)} clash with names the simulator uses "
+            f"(compartment properties or the current '{channel.current_name}'); "
+            f"prefix them, e.g. '{name}_{sorted(clash)[0]}'."
+        )
+    if getattr(type(channel), "compute_current", None) in (None, Channel.compute_current):
+        raise TypeError(f"{cls} must implement compute_current().")
+    update = getattr(type(channel), "update_states", None)
+    if channel.channel_states and update in (None, Channel.update_states):
+        raise TypeError(f"{cls} has states and must implement update_states().")
 
 
 def _swap_prefix(key: str, old: str, new: str) -> str:
@@ -299,7 +306,8 @@ def _check_table(cls: str, attr: str, table) -> None:
     for key, value in table.items():
         if not isinstance(key, str) or not key:
             raise TypeError(f"{cls}.{attr}: keys must be non-empty str, got {key!r}.")
-        if not _is_real_scalar(value):
+        # Booleans are accepted for states (stored as 0/1): Jaxley's spike flags use them.
+        if not _is_real_scalar(value, allow_bool=attr == "channel_states"):
             raise TypeError(
                 f"{cls}.{attr}[{key!r}] must be a float, got {value!r} ({type(value).__name__})."
             )
@@ -307,9 +315,9 @@ def _check_table(cls: str, attr: str, table) -> None:
             raise ValueError(f"{cls}.{attr}[{key!r}] is NaN; give a default value.")
 
 
-def _is_real_scalar(value) -> bool:
+def _is_real_scalar(value, allow_bool: bool = False) -> bool:
     if isinstance(value, bool | np.bool_):
-        return False
+        return allow_bool
     if isinstance(value, numbers.Real):
         return True
     shape = getattr(value, "shape", None)
@@ -330,13 +338,23 @@ def validate_channel(channel) -> None:
     ``current_name`` is set, that no key is both a parameter and a state or uses a
     reserved name, and that the required methods are implemented.
     """
-    if isinstance(channel, type) and issubclass(channel, Channel):
+    if isinstance(channel, type):
         raise TypeError(
             f"Got the class {channel.__name__}; insert an instance: {channel.__name__}()."
         )
-    if not isinstance(channel, Channel):
+    missing = [
+        attr
+        for attr in ("channel_params", "channel_states", "current_name", "compute_current")
+        if not hasattr(channel, attr)
+    ]
+    if missing:
         raise TypeError(
-            f"Expected a Channel instance, got {type(channel).__name__}. Channels "
-            "must subclass sim.channels.Channel."
+            f"Expected a channel (an object with the interface of sim.channels.Channel, "
+            f"e.g. a Jaxley channel), got {type(channel).__name__} without {missing}."
         )
-    channel._check_definition()
+    if getattr(channel, "current_is_in_mA_per_cm2", True) is False:
+        raise ValueError(
+            f"{type(channel).__name__} sets current_is_in_mA_per_cm2 = False (currents in "
+            "uA/cm2); this simulator expects mA/cm2: divide its current by 1000."
+        )
+    check_definition(channel)

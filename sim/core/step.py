@@ -81,8 +81,8 @@ class Step:
         v_new = self.scheme(
             self.ops, self.solver, params.cable, state.v, terms, v_inputs, dt, params.transition
         )
-        states = update_mechanisms(self.model, state, params, v_new, terms, dt)
         edge_states = update_synapses(self.model, state, params, v_new, dt)
+        states, v_new = update_mechanisms(self.model, state, params, v_new, terms, dt)
         states = clamp_states(states, drive, inputs)
         return SimState(v=v_new, states=states, edge_states=edge_states)
 

@@ -19,25 +19,37 @@ def update_mechanisms(
     v_new: jax.Array,
     terms: MembraneTerms,
     dt,
-) -> tuple[jax.Array, ...]:
+) -> tuple[tuple[jax.Array, ...], jax.Array]:
     """Stage 3: advance every mechanism's states over ``dt`` with the new voltage.
 
     Kernels read the states at the start of the step (and the currents of stage
     1, keyed by current name); a state declared by several mechanisms is
-    written by the last one, as in insertion order.
+    written by the last one, as in insertion order. A kernel may also return
+    ``"v"`` (point neurons: threshold/reset or explicitly integrated dynamics),
+    which replaces the new voltage of its compartments. Returns the new states
+    and the (possibly replaced) voltages.
     """
     new = list(state.states)
+    v_out = v_new
     for k, mech in enumerate(model.mechanisms):
-        if not mech.owned:
-            continue
         states = mechanism_states(mech, state, terms.by_name, model.current_names)
         v = mech.index.gather(v_new)
         # Rematerialised under reverse mode: the backward pass recomputes the
         # kernel from its inputs instead of storing its intermediates (less memory
         # traffic, and XLA then emits one vectorised adjoint instead of copies).
-        out = jax.checkpoint(mech.kernel.update_states)(states, dt, v, params.mechanisms[k]) or {}
+        try:
+            update = jax.checkpoint(mech.kernel.update_states)
+            out = update(states, dt, v, params.mechanisms[k]) or {}
+        except NotImplementedError:
+            if mech.owned:
+                raise
+            out = {}  # a stateless foreign channel without update_states
         owned = {view.key: view for view in mech.owned}
         for key, value in out.items():
+            if key == "v":
+                value = as_site_array(value, v, f"{mech.name}.update_states['v']")
+                v_out = value if mech.index.is_full else v_out.at[mech.index.positions].set(value)
+                continue
             view = owned.get(key)
             if view is None:
                 raise ValueError(
@@ -49,7 +61,7 @@ def update_mechanisms(
             new[view.slot] = (
                 value if view.index.is_full else slot.at[view.index.positions].set(value)
             )
-    return tuple(new)
+    return tuple(new), v_out
 
 
 def update_synapses(

@@ -25,6 +25,7 @@ class ModuleFields:
         _scope: str  # "local" or "global" indexing
         _channels: list
         _synapses: list
+        _diffusion_states: list[str]
         nodes: pd.DataFrame
 
         def _touch(self) -> None: ...

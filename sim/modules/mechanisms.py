@@ -23,10 +23,68 @@ class MechanismTableMixin(ModuleFields):
 
     # ----------------------------------------------------------------- key tables
     def settable_keys(self) -> set[str]:
-        keys = set(MORPHOLOGY_PARAMS) | {"v"}
+        keys = set(MORPHOLOGY_PARAMS) | {"v"} | set(self.diffusion_params())
         for ch in self._channels:
             keys |= set(ch.channel_params) | set(ch.channel_states)
         return keys
+
+    @property
+    def diffusion_states(self) -> list[str]:
+        """States diffused along the cable (``diffuse``), in the order they were added."""
+        return list(self.base._diffusion_states)
+
+    def diffusion_params(self) -> list[str]:
+        """The axial diffusion constant of each diffused state (µm²/ms, per compartment)."""
+        return [f"axial_diffusion_{k}" for k in self.diffusion_states]
+
+    @property
+    def pumps(self) -> list:
+        """Inserted mechanisms that change an ion concentration (``ion_name``)."""
+        return [ch for ch in self.base._channels if getattr(ch, "ion_name", None)]
+
+    @property
+    def pumped_ions(self) -> list[str]:
+        return list(dict.fromkeys(ch.ion_name for ch in self.pumps))
+
+    @property
+    def membrane_current_names(self) -> list[str]:
+        """Current names of the channels (not pumps), as in Jaxley."""
+        chans = [ch for ch in self.base._channels if not getattr(ch, "ion_name", None)]
+        return list(dict.fromkeys(ch.current_name for ch in chans))
+
+    def diffuse(self, state: str) -> None:
+        """Diffuse ``state`` (e.g. ``"CaCon_i"``) along the whole module (Fick's law).
+
+        The state is solved implicitly on the same tree as the voltage, with
+        compartment volumes ``pi r^2 L`` as capacities and conductances from
+        ``axial_diffusion_<state>`` (µm²/ms, default 1 in every compartment; set it
+        like any parameter). Compartments where no mechanism declares the state
+        get it with value 0.
+        """
+        from sim.modules.view import View
+
+        if isinstance(self, View):
+            raise TypeError("diffuse() acts on the whole module; call it on the module.")
+        if not isinstance(state, str) or state == "v" or state not in self.state_keys():
+            raise ValueError(
+                f"Cannot diffuse {state!r}: it is not a mechanism state of this module "
+                f"(states: {self.state_keys()[1:]}); insert the mechanism that defines it."
+            )
+        base = self.base
+        if state not in self.diffusion_states:
+            base._diffusion_states.append(state)
+        base.nodes[f"axial_diffusion_{state}"] = 1.0
+        base.nodes[state] = base.nodes[state].fillna(0.0)
+        base._touch()
+
+    def delete_diffusion(self, state: str) -> None:
+        """Stop diffusing ``state``."""
+        base = self.base
+        if state not in self.diffusion_states:
+            raise ValueError(f"{state!r} is not diffused; diffused: {self.diffusion_states}.")
+        base._diffusion_states.remove(state)
+        base.nodes = base.nodes.drop(columns=[f"axial_diffusion_{state}"])
+        base._touch()
 
     def state_keys(self) -> list[str]:
         keys = ["v"]
@@ -35,7 +93,7 @@ class MechanismTableMixin(ModuleFields):
         return keys
 
     def param_keys(self) -> list[str]:
-        keys = list(MORPHOLOGY_PARAMS)
+        keys = list(MORPHOLOGY_PARAMS) + self.diffusion_params()
         for ch in self._channels:
             keys += [k for k in ch.channel_params if k not in keys]
         return keys
@@ -56,6 +114,8 @@ class MechanismTableMixin(ModuleFields):
         Geometry must be > 0 (checked separately); channels and synapses declare
         ranges in ``param_bounds`` / ``state_bounds``. Several owners: intersection.
         """
+        if key in self.diffusion_params():
+            return (0.0, math.inf)
         low, high, found = -math.inf, math.inf, False
         for mech in [*self._channels, *self._synapses]:
             for table in (getattr(mech, "param_bounds", None), getattr(mech, "state_bounds", None)):
@@ -66,7 +126,9 @@ class MechanismTableMixin(ModuleFields):
 
     def key_present(self, key: str, sel: np.ndarray) -> np.ndarray:
         """Mask over `sel`: does `key` exist in these compartments?"""
-        if key in MORPHOLOGY_PARAMS or key == "v":
+        if key in MORPHOLOGY_PARAMS or key == "v" or key in self.diffusion_states:
+            return np.ones(len(sel), dtype=bool)
+        if key in self.diffusion_params():
             return np.ones(len(sel), dtype=bool)
         mask = np.zeros(len(sel), dtype=bool)
         for name in self.key_owners(key):

@@ -72,6 +72,7 @@ class Module(
         self.xyzr: list[np.ndarray] = []
         self._channels: list = []
         self._synapses: list = []
+        self._diffusion_states: list[str] = []
         self.edges = empty_edges()
         self.group_names: list[str] = []
         self.trainables: list[dict] = []
