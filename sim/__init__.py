@@ -4,7 +4,7 @@
 """
 
 from sim.config import SimulationError, SimulationWarning, config
-from sim.connect import connect
+from sim.connect import connect, connectivity_matrix_connect, fully_connect, sparse_connect
 from sim.integrate import build_init_and_step_fn, integrate
 from sim.modules.branch import Branch
 from sim.modules.cell import Cell
@@ -27,6 +27,9 @@ __all__ = [
     "build_init_and_step_fn",
     "config",
     "connect",
+    "connectivity_matrix_connect",
+    "fully_connect",
+    "sparse_connect",
     "datapoint_to_step_currents",
     "integrate",
     "read_swc",

@@ -10,6 +10,11 @@ Attributes of :data:`config`:
   ``data_set`` values against the mechanisms' declared ranges) inside every
   ``integrate``; they also work under ``jax.jit``, ``vmap`` and ``grad``
   (``jax.debug.callback``), at the cost of one host callback per call.
+* ``step_order`` (``"neuron"``): NEURON's fixed-step order (voltage with the
+  mechanism states frozen, then the states with the new voltage). ``"jaxley"``
+  reproduces Jaxley 0.14 (states first with the old voltage, then the voltage);
+  traces differ by up to a few mV during fast transients or when a simulation
+  starts away from steady state, and converge as ``dt -> 0``.
 * ``on_problem`` (``"warn"``): ``"warn"`` emits a :class:`SimulationWarning`;
   ``"raise"`` raises :class:`SimulationError` (from eager calls; inside ``jit`` the
   error surfaces when the result is used).
@@ -38,6 +43,7 @@ class _Config:
     max_voltage_mV: float = 500.0
     check_simulations: bool = True
     on_problem: str = "warn"
+    step_order: str = "neuron"
 
     def key(self) -> tuple:
         if self.on_problem not in ("warn", "raise"):

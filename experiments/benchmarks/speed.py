@@ -33,6 +33,7 @@ from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 if "--float32" not in sys.argv:
     jax.config.update("jax_enable_x64", True)
@@ -57,6 +58,37 @@ def swc_cell(jx, HH, *, name: str, ncomp: int = 4):
     cell = jx.read_swc(str(DATA / name), ncomp=ncomp)
     cell.insert(HH())
     return cell
+
+
+def hh_network(jx, HH, *, ncell: int = 64, p: float = 0.1, seed: int = 0):
+    """64 four-compartment HH cells, ~10% random IonotropicSynapse connections."""
+    syn = importlib.import_module(f"{jx.__name__}.synapses").IonotropicSynapse
+    np.random.seed(seed)  # both libraries draw the edges from NumPy's global state
+    cell = jx.Cell(jx.Branch(jx.Compartment(), ncomp=4), parents=[-1])
+    net = jx.Network([cell for _ in range(ncell)])
+    net.insert(HH())
+    jx.sparse_connect(net.cell("all"), net.cell("all"), syn(), p=p)
+    net.set("IonotropicSynapse_gS", 0.01)
+    return net
+
+
+def network_case(*, t_max: float):
+    def setup(jx, HH):
+        t0 = time.perf_counter()
+        net = hh_network(jx, HH)
+        net.init_states()
+        for k in range(0, 64, 4):
+            current = jx.step_current(5.0, 60.0, 0.3, DT, t_max)
+            net.cell(k).branch(0).comp(0).stimulate(current, verbose=False)
+        net.cell("all").branch(0).comp(0).record("v", verbose=False)
+        build_s = time.perf_counter() - t0
+
+        def fn(params):
+            return jx.integrate(net, params=params, delta_t=DT)
+
+        return fn, ([],), build_s
+
+    return setup
 
 
 def single_compartment(jx, HH):
@@ -195,6 +227,7 @@ CASES = [
         "CA1 grad 50ms", grad_case(_ca1, t_max=50.0, amp=0.5, per_branch=True), 1 / 4, kind="grad"
     ),
     Case("HH vmap256 200ms", vmap_case(n=256, t_max=200.0), 1 / 3),
+    Case("net64 fwd 100ms", network_case(t_max=100.0), 1 / 3),
     Case("HH fwd 50ms", hh_loss_case(mode="forward"), None, reference=False),
     Case(
         "HH jacfwd 50ms",

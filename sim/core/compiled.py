@@ -26,7 +26,7 @@ import numpy as np
 
 from sim.core.graph import Graph, build_graph
 from sim.core.index import Index
-from sim.core.mechanism import CompartmentMechanism, EdgeMechanism, StateView
+from sim.core.mechanism import CompartmentMechanism, EdgeMechanism, IonSpec, StateView
 from sim.solvers.segments import SegmentTreeSolver
 
 __all__ = [
@@ -105,6 +105,7 @@ class CompiledModule:
     position: np.ndarray
     mechanisms: tuple[CompartmentMechanism, ...]
     edge_mechanisms: tuple[EdgeMechanism, ...]
+    ions: tuple[IonSpec, ...]
     state_slots: tuple[StateSlot, ...]
     edge_state_keys: tuple[str, ...]
     edge_position: np.ndarray
@@ -174,12 +175,24 @@ def internal_order(graph: Graph) -> np.ndarray:
     return order
 
 
+def _ions(base, slots: tuple[StateSlot, ...]) -> tuple[IonSpec, ...]:
+    """Pumped and diffused concentrations, in a fixed order."""
+    keys = list(dict.fromkeys([*base.pumped_ions, *base.diffusion_states]))
+    slot_of = {s.key: k for k, s in enumerate(slots)}
+    return tuple(IonSpec(k, slot_of[k], k in base.diffusion_states) for k in keys)
+
+
 def _mechanisms(
-    base, position: np.ndarray, slots: tuple[StateSlot, ...], currents: tuple[str, ...]
+    base,
+    position: np.ndarray,
+    slots: tuple[StateSlot, ...],
+    currents: tuple[str, ...],
+    ions: tuple[IonSpec, ...],
 ):
-    """Bind every inserted channel to its compartments and state views."""
+    """Bind every inserted channel or pump to its compartments and state views."""
     nodes = base.nodes
     ncomp = len(nodes)
+    ion_of = {ion.key: k for k, ion in enumerate(ions)}
     out = []
     for ch in base._channels:
         user = np.flatnonzero(nodes[ch.name].to_numpy(dtype=bool))
@@ -191,6 +204,12 @@ def _mechanisms(
                 owned.append(StateView(slot.key, k, index.within(slot.index)))
             elif np.isin(internal, slot.index.positions).all():
                 visible.append(StateView(slot.key, k, index.within(slot.index)))
+        ion = None
+        ion_name = getattr(ch, "ion_name", None)
+        if ion_name:
+            k = ion_of[ion_name]
+            slot = slots[ions[k].slot]
+            ion = (StateView(ion_name, ions[k].slot, index.within(slot.index)), k)
         out.append(
             CompartmentMechanism(
                 kernel=ch,
@@ -200,6 +219,7 @@ def _mechanisms(
                 owned=tuple(owned),
                 visible=tuple(visible),
                 current_slot=currents.index(ch.current_name),
+                ion=ion,
             )
         )
     return tuple(out)
@@ -263,10 +283,10 @@ def _recordings(base, position, slots, currents, edge_mechs, edge_state_keys, ed
             source, where = ("edge_current", k), int(edge_position[comp])
         elif state == "v":
             source, where = ("v", -1), pos
-        elif state in slot_of:
-            source, where = ("state", slot_of[state]), int(lookups[slot_of[state]][pos])
-        else:
+        elif state in currents:  # a current may also be a (pump-read) state: record it live
             source, where = ("current", currents.index(state)), pos
+        else:
+            source, where = ("state", slot_of[state]), int(lookups[slot_of[state]][pos])
         groups.setdefault(source, []).append((row, where))
     sources = tuple(groups)
     rows = tuple(np.asarray([r for r, _ in groups[s]], dtype=np.int64) for s in sources)
@@ -323,6 +343,7 @@ def compile_module(module) -> CompiledModule:
         for t in base.trainables
     )
     transition = base.solver_customizers.get("exp_euler_transition")
+    ions = _ions(base, slots_t)
     edge_mechs, edge_params, edge_states, edge_state_keys, edge_position = _edge_mechanisms(
         base, comp_position
     )
@@ -331,8 +352,9 @@ def compile_module(module) -> CompiledModule:
         internal=graph.renumbered(order),
         order=order,
         position=position,
-        mechanisms=_mechanisms(base, comp_position, slots_t, current_names),
+        mechanisms=_mechanisms(base, comp_position, slots_t, current_names, ions),
         edge_mechanisms=edge_mechs,
+        ions=ions,
         state_slots=slots_t,
         edge_state_keys=edge_state_keys,
         edge_position=edge_position,

@@ -18,8 +18,8 @@ import numpy as np
 from sim.core.cable import CableOps
 from sim.core.compiled import CompiledModule
 from sim.core.currents import MembraneTerms
-from sim.core.params import UM2_MA_PER_CM2_TO_NA
-from sim.core.state import CableParams, Drive, SimState, StepInputs, StepParams
+from sim.core.params import UM2_MA_PER_CM2_TO_NA, diffusive_conductances
+from sim.core.state import CableParams, Drive, IonCable, SimState, StepInputs, StepParams
 
 __all__ = [
     "step_params",
@@ -57,7 +57,21 @@ def step_params(
     edges = tuple(
         {k: jnp.asarray(all_params[k]) for k in mech.param_keys} for mech in model.edge_mechanisms
     )
-    return StepParams(cable=cable, mechanisms=tuple(mechanisms), edges=edges, transition=transition)
+    ions = tuple(
+        _ion_cable(model, all_params, ion.key) if ion.diffused else None for ion in model.ions
+    )
+    return StepParams(
+        cable=cable, mechanisms=tuple(mechanisms), edges=edges, ions=ions, transition=transition
+    )
+
+
+def _ion_cable(model: CompiledModule, all_params: Mapping[str, jax.Array], key: str) -> IonCable:
+    """Volumes and diffusive conductances of one diffused ion (internal order)."""
+    oc = _internal_comps(model)
+    p = {k: jnp.asarray(v) for k, v in all_params.items() if jnp.ndim(v) == 1}
+    volume = jnp.pi * p["radius"] ** 2 * p["length"]
+    g = diffusive_conductances(model.graph, p, key)[model.order]
+    return IonCable(volume=volume[oc], g_axial=g, g_sum=CableOps(model.internal).neighbour_sum(g))
 
 
 def sim_state(model: CompiledModule, all_states: Mapping[str, jax.Array]) -> SimState:

@@ -46,6 +46,9 @@ class MembraneTerms:
             membrane (nA, outward positive), or ``None`` without synapses.
         g_point: Its derivative with respect to the postsynaptic voltage (µS).
         edge_currents: Per synapse type, the current of every edge (nA).
+        ion_current: Per ion (``CompiledModule.ions``), the summed pump "current"
+            ``-dC/dt`` (mM/ms) over the ion's compartments.
+        ion_lin: Its derivative with respect to the concentration (1/ms).
     """
 
     i: jax.Array
@@ -54,6 +57,8 @@ class MembraneTerms:
     i_point: jax.Array | None = None
     g_point: jax.Array | None = None
     edge_currents: tuple[jax.Array, ...] = ()
+    ion_current: tuple[jax.Array, ...] = ()
+    ion_lin: tuple[jax.Array, ...] = ()
 
 
 def as_site_array(value, like: jax.Array, what: str) -> jax.Array:
@@ -92,7 +97,17 @@ def membrane_currents(model: CompiledModule, state: SimState, params: StepParams
     zeros = jnp.zeros(n, state.v.dtype)
     i_total, g_total = zeros, zeros
     by_name = [zeros] * len(model.current_names)
+    ion_i = [jnp.zeros_like(state.states[ion.slot]) for ion in model.ions]
+    ion_g = list(ion_i)
     for k, mech in enumerate(model.mechanisms):
+        if mech.ion is not None:
+            i, g = _pump_current(mech, state, params.mechanisms[k])
+            view, j = mech.ion
+            ion_i[j] = view.index.add_into(ion_i[j], i)
+            ion_g[j] = view.index.add_into(ion_g[j], g)
+            c = mech.current_slot
+            by_name[c] = mech.index.add_into(by_name[c], i)
+            continue
         states = mechanism_states(mech, state)
         v = mech.index.gather(state.v)
         kernel, pr = mech.kernel, params.mechanisms[k]
@@ -110,8 +125,9 @@ def membrane_currents(model: CompiledModule, state: SimState, params: StepParams
         g_total = mech.index.add_into(g_total, g)
         c = mech.current_slot
         by_name[c] = mech.index.add_into(by_name[c], i)
+    ions = {"ion_current": tuple(ion_i), "ion_lin": tuple(ion_g)}
     if not model.edge_mechanisms:
-        return MembraneTerms(i=i_total, g=g_total, by_name=tuple(by_name))
+        return MembraneTerms(i=i_total, g=g_total, by_name=tuple(by_name), **ions)
     i_point, g_point, edge_currents = synaptic_currents(model, state, params)
     return MembraneTerms(
         i=i_total,
@@ -120,7 +136,26 @@ def membrane_currents(model: CompiledModule, state: SimState, params: StepParams
         i_point=i_point,
         g_point=g_point,
         edge_currents=edge_currents,
+        **ions,
     )
+
+
+def _pump_current(mech: CompartmentMechanism, state: SimState, params: dict):
+    """A pump's ``-dC/dt`` at its compartments and its derivative in the concentration."""
+    view, _ = mech.ion
+    states = mechanism_states(mech, state)
+    conc = view.index.gather(state.states[view.slot])
+    kernel = mech.kernel
+
+    @jax.checkpoint
+    def linearised(c):
+        def current(cc):
+            out = kernel.compute_current(states, cc, params)
+            return as_site_array(out, cc, f"{kernel.name}.compute_current")
+
+        return jax.jvp(current, (c,), (jnp.ones_like(c),))
+
+    return linearised(conc)
 
 
 def edge_states(mech: EdgeMechanism, state: SimState) -> dict[str, jax.Array]:

@@ -40,25 +40,31 @@ _ENGINES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def engine_for(model: CompiledModule, solver: str, voltage_solver: str) -> Engine:
-    """The cached engine of ``model`` for these solver names."""
+    """The cached engine of ``model`` for these solver names (and ``sim.config.step_order``)."""
+    from sim.config import config
+
     cache = _ENGINES.setdefault(model, {})
-    key = (solver, voltage_solver)
+    key = (solver, voltage_solver, config.step_order)
     if key not in cache:
-        cache[key] = Engine(model, solver=solver, voltage_solver=voltage_solver)
+        cache[key] = Engine(
+            model, solver=solver, voltage_solver=voltage_solver, order=config.step_order
+        )
     return cache[key]
 
 
 class Engine:
     """Step, parameter construction and time loop of one compiled model."""
 
-    def __init__(self, model: CompiledModule, *, solver: str, voltage_solver: str) -> None:
+    def __init__(
+        self, model: CompiledModule, *, solver: str, voltage_solver: str, order: str = "neuron"
+    ) -> None:
         self.model = model
         self.scheme = scheme_from_name(solver)
         tree = None
-        if self.scheme.needs_solver:
+        if self.scheme.needs_solver or any(ion.diffused for ion in model.ions):
             is_bp = np.arange(model.nnodes) >= model.ncomp
             tree = solver_from_name(voltage_solver, model.internal.parent, force_junction=is_bp)
-        self.step = Step(model, self.scheme, tree)
+        self.step = Step(model, self.scheme, tree, order=order)
         self._runs: dict[tuple, Any] = {}
         self._user_step = jax.jit(self._user_step_impl)
 

@@ -109,6 +109,8 @@ class CompartmentMechanism:
         visible: Views of every other state present at all of its compartments
             (read-only inputs, e.g. a shared concentration).
         current_slot: Index of ``kernel.current_name`` in ``current_names``.
+        ion: For pumps, the view of the concentration they change (``ion_name``)
+            and its position in ``CompiledModule.ions``; None for channels.
     """
 
     location: ClassVar[Location] = Location.COMPARTMENT
@@ -119,10 +121,31 @@ class CompartmentMechanism:
     owned: tuple[StateView, ...]
     visible: tuple[StateView, ...]
     current_slot: int
+    ion: tuple[StateView, int] | None = None
+
+    @property
+    def is_pump(self) -> bool:
+        return self.ion is not None
 
     @property
     def name(self) -> str:
         return self.kernel.name
+
+
+@dataclass(frozen=True, eq=False)
+class IonSpec:
+    """An ion concentration changed by pumps and/or diffused along the cable.
+
+    Attributes:
+        key: The state key (e.g. ``"CaCon_i"``).
+        slot: Its position in ``CompiledModule.state_slots``.
+        diffused: Whether ``module.diffuse(key)`` was called (it then exists in every
+            compartment and is solved on the tree, with ``axial_diffusion_<key>``).
+    """
+
+    key: str
+    slot: int
+    diffused: bool
 
 
 @dataclass(frozen=True, eq=False)

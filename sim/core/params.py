@@ -81,8 +81,27 @@ def split_overrides(pstate: list[dict], compiled: CompiledModule) -> tuple[list,
 
 def axial_conductances(graph: Graph, p: dict) -> jnp.ndarray:
     """Conductance (µS) between every node and its parent; 0 for roots."""
-    radius, length, ra = p["radius"], p["length"], p["axial_resistivity"]
-    base = ra * OHM_CM_UM_PER_UM2_TO_MOHM * (length / 2.0) / (jnp.pi * radius**2)
+    return edge_conductances(graph, p, p["axial_resistivity"] * OHM_CM_UM_PER_UM2_TO_MOHM)
+
+
+def diffusive_conductances(graph: Graph, p: dict, key: str) -> jnp.ndarray:
+    """Diffusive conductance (µm³/ms) of ``key`` between every node and its parent.
+
+    The "resistivity" is ``1 / D`` with ``D = axial_diffusion_<key>`` (µm²/ms), on the
+    same half-compartment geometry (including 3-D factors) as the axial resistance.
+    """
+    d = p[f"axial_diffusion_{key}"]
+    return edge_conductances(graph, p, 1.0 / d)
+
+
+def edge_conductances(graph: Graph, p: dict, specific: jnp.ndarray) -> jnp.ndarray:
+    """``1 / (sum of half-compartment resistances)`` for every node-parent edge.
+
+    A half compartment has resistance ``specific * (length / 2) / (pi r^2)`` times its
+    geometry factor (``ri_lower_factor`` / ``ri_upper_factor``); roots get 0.
+    """
+    radius, length = p["radius"], p["length"]
+    base = specific * (length / 2.0) / (jnp.pi * radius**2)
     halves = jnp.stack([base * p["ri_lower_factor"], base * p["ri_upper_factor"]])
     has_parent = graph.parent >= 0
     a = np.where(has_parent, graph.comp_a, 0)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import jax
 
-__all__ = ["SimState", "CableParams", "StepParams", "Drive", "StepInputs"]
+__all__ = ["SimState", "CableParams", "IonCable", "StepParams", "Drive", "StepInputs"]
 
 
 def _pytree(cls):
@@ -60,6 +60,22 @@ class CableParams:
 
 @_pytree
 @dataclass(frozen=True)
+class IonCable:
+    """Coefficients of the diffusion of one ion on the tree.
+
+    Attributes:
+        volume: Compartment volumes ``pi r^2 L`` (µm³), ``(ncomp,)``.
+        g_axial: Diffusive conductance (µm³/ms) to the parent, ``(nnodes,)``.
+        g_sum: Sum of the conductances at every node, ``(nnodes,)``.
+    """
+
+    volume: jax.Array
+    g_axial: jax.Array
+    g_sum: jax.Array
+
+
+@_pytree
+@dataclass(frozen=True)
 class StepParams:
     """Everything the step reads that does not change during a simulation.
 
@@ -69,6 +85,8 @@ class StepParams:
             ``radius``/``length``/``area``/``capacitance``/``axial_resistivity``)
             at its compartments, keyed as the kernel expects.
         edges: Per synapse type, its parameters over its edges.
+        ions: Per ion of ``CompiledModule.ions``, its diffusion cable (None if the
+            ion is only pumped).
         transition: Exponential-Euler transition matrix (internal order), or
             ``None`` for the other schemes.
     """
@@ -76,6 +94,7 @@ class StepParams:
     cable: CableParams
     mechanisms: tuple[dict[str, jax.Array], ...]
     edges: tuple[dict[str, jax.Array], ...] = ()
+    ions: tuple[IonCable | None, ...] = ()
     transition: jax.Array | None = None
 
 
