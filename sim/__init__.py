@@ -3,6 +3,8 @@
 ``import sim as jx`` is a drop-in replacement for ``import jaxley as jx``.
 """
 
+from importlib import metadata as _metadata
+
 from sim.config import SimulationError, SimulationWarning, config
 from sim.connect import connect, connectivity_matrix_connect, fully_connect, sparse_connect
 from sim.integrate import build_init_and_step_fn, integrate
@@ -13,7 +15,13 @@ from sim.modules.module import Module
 from sim.modules.network import Network
 from sim.modules.view import View
 from sim.morphology.read import read_swc
+from sim.optimize import ParamTransform
 from sim.stimulus import datapoint_to_step_currents, step_current
+
+try:
+    __version__ = _metadata.version("neurofit")
+except _metadata.PackageNotFoundError:  # pragma: no cover - a bare source tree
+    __version__ = "0.0.0"
 
 __all__ = [
     "Branch",
@@ -21,6 +29,7 @@ __all__ = [
     "Compartment",
     "Module",
     "Network",
+    "ParamTransform",
     "SimulationError",
     "SimulationWarning",
     "View",

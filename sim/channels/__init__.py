@@ -2,6 +2,20 @@
 
 from sim.channels.channel import Channel
 from sim.channels.hh import HH
+from sim.channels.point import AdEx, Fire, Izhikevich, Rate
 from sim.channels.pospischil import CaL, CaT, K, Km, Leak, Na
 
-__all__ = ["Channel", "HH", "Na", "K", "Km", "Leak", "CaL", "CaT"]
+__all__ = [
+    "AdEx",
+    "CaL",
+    "CaT",
+    "Channel",
+    "Fire",
+    "HH",
+    "Izhikevich",
+    "K",
+    "Km",
+    "Leak",
+    "Na",
+    "Rate",
+]

@@ -16,6 +16,10 @@ class Branch(Module):
     chains the given ones.
     """
 
+    #: Branch-level parameters and states (none; kept for Jaxley's attribute names).
+    branch_params: dict[str, float] = {}
+    branch_states: dict[str, float] = {}
+
     def __init__(self, compartments=None, ncomp: int | None = None) -> None:
         super().__init__()
         if ncomp is not None and (

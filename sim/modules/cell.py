@@ -18,6 +18,10 @@ class Cell(Module):
     Every child branch attaches to the far end of its parent branch.
     """
 
+    #: Cell-level parameters and states (none; kept for Jaxley's attribute names).
+    cell_params: dict[str, float] = {}
+    cell_states: dict[str, float] = {}
+
     def __init__(
         self,
         branches=None,

@@ -26,6 +26,7 @@ class ModuleFields:
         _channels: list
         _synapses: list
         _diffusion_states: list[str]
+        _edge_sel: np.ndarray | None
         nodes: pd.DataFrame
 
         def _touch(self) -> None: ...

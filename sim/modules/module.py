@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from sim.modules.compat import CompatMixin
 from sim.modules.discretization import DiscretizationMixin
 from sim.modules.edges import EdgeTableMixin, empty_edges
 from sim.modules.inputs_outputs import InputOutputMixin
@@ -40,6 +41,33 @@ INDEX_COLUMNS = (
     "global_comp_index",
 )
 GEOMETRY_FACTORS = ("area_factor", "ri_lower_factor", "ri_upper_factor")
+#: Read-only columns of ``nodes`` derived from length and radius (Jaxley's names).
+DERIVED_COLUMNS = ("area", "volume", "resistive_load_in", "resistive_load_out")
+
+
+def _refresh_derived_columns(nodes: pd.DataFrame) -> None:
+    """Recompute the derived geometry columns in place (after any change to the table).
+
+    ``area`` (µm²) is the membrane area the simulation uses (NEURON's 3-D area for
+    SWC cells), ``volume`` (µm³) the cylinder volume the ion cable uses, and
+    ``resistive_load_in``/``_out`` (1/µm) the proximal/distal half-compartment
+    ``(L/2)/(πr²)`` times the geometry factor; multiplied by ``axial_resistivity``
+    they are the half-compartment axial resistances.
+    """
+    if len(nodes) == 0 or "length" not in nodes or "radius" not in nodes:
+        return
+    length = nodes["length"].to_numpy(dtype=float)
+    radius = nodes["radius"].to_numpy(dtype=float)
+    factors = {
+        f: nodes[f].to_numpy(dtype=float) if f in nodes else np.ones(len(nodes))
+        for f in GEOMETRY_FACTORS
+    }
+    half = (length / 2.0) / (np.pi * radius**2)
+    nodes["area"] = 2.0 * np.pi * radius * length * factors["area_factor"]
+    nodes["volume"] = np.pi * radius**2 * length
+    nodes["resistive_load_in"] = half * factors["ri_lower_factor"]
+    nodes["resistive_load_out"] = half * factors["ri_upper_factor"]
+    nodes["controlled_by_param"] = 0  # a view's ``nodes`` show its own level's index
 
 
 class Module(
@@ -51,6 +79,7 @@ class Module(
     SimulationMixin,
     DiscretizationMixin,
     PlacementMixin,
+    CompatMixin,
 ):
     """Common behaviour of compartments, branches, cells and networks."""
 
@@ -86,11 +115,13 @@ class Module(
         self._revision = 0
         self._compiled_cache: tuple[int, Any] | None = None
         self._sel = np.zeros(0, dtype=int)
+        self._edge_sel = None
 
     # ------------------------------------------------------------------ bookkeeping
     def _touch(self) -> None:
         """Mark the module as changed (invalidates the compiled representation)."""
         self._revision += 1
+        _refresh_derived_columns(self.nodes)
 
     def _finalize(self) -> None:
         """Recompute index columns and the selection after a structural change."""

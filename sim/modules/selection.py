@@ -146,12 +146,43 @@ class Selectable:
             mask |= local_comp == target
         return View(self.base, self._sel[mask], ctrl="comp", scope=self._scope)
 
+    def edge(self, idx: Any):
+        """View of the selected synapse edge(s) (global edge indices, ``.edges`` rows)."""
+        return self.select(edges=idx)
+
+    def _edge_view(self, edges: Any):
+        from sim.modules.view import View
+
+        table = self.base.edges
+        wanted = normalize_index(edges, "edge")
+        available = self._edges_in_view
+        if wanted is None:
+            wanted = available
+        elif isinstance(wanted, slice):
+            wanted = available[wanted]
+        missing = np.setdiff1d(wanted, available)
+        if missing.size:
+            raise IndexError(
+                f"edge index {missing.tolist()} does not exist here; valid edges are "
+                f"{_describe_range(available)} (see .edges)."
+            )
+        wanted = np.unique(wanted)
+        comps = np.unique(
+            np.concatenate(
+                [table["pre_index"].to_numpy()[wanted], table["post_index"].to_numpy()[wanted]]
+            )
+        )
+        return View(self.base, comps, ctrl="edge", scope=self._scope, edges=wanted)
+
     def select(self, nodes: Any = None, edges: Any = None, sorted: bool = False):
-        """View of the compartments with the given ``.nodes`` index values."""
+        """View of the compartments with the given ``.nodes`` index values, or of the
+        synapse edges with the given ``.edges`` index values (``edges=``)."""
         from sim.modules.view import View
 
         if edges is not None:
-            raise NotImplementedError("Selecting synapse edges needs a Network with synapses.")
+            if nodes is not None:
+                raise ValueError("select() takes nodes= or edges=, not both.")
+            return self._edge_view(edges)
         if nodes is None:
             return View(self.base, self._sel.copy(), ctrl="comp", scope=self._scope)
         wanted = normalize_index(nodes, "node")

@@ -27,9 +27,15 @@ class SimulationMixin(ModuleFields):
         return all_params
 
     def get_all_states(
-        self, pstate: list[dict] | None, all_params: dict, delta_t: float = 0.025
+        self, pstate: list[dict] | None, all_params: dict | None = None, delta_t: float = 0.025
     ) -> dict:
-        """All states (incl. branch-point voltages and currents), with `pstate` applied."""
+        """All states with `pstate` applied, with branch-point voltages and currents.
+
+        As in Jaxley 0.14 ``all_params`` may be omitted (the module's own parameters
+        are then used for the currents, see ``append_channel_currents_to_states``).
+        """
+        if all_params is None:
+            all_params = self.get_all_parameters(pstate)
         from sim.core.convert import sim_state
         from sim.core.params import split_overrides
 

@@ -15,19 +15,43 @@ class View(Module):
     compartments and writes through to the base module.
     """
 
-    def __init__(self, base: Module, sel: np.ndarray, *, ctrl: str, scope: str) -> None:
+    def __init__(
+        self,
+        base: Module,
+        sel: np.ndarray,
+        *,
+        ctrl: str,
+        scope: str,
+        edges: np.ndarray | None = None,
+    ) -> None:
         # Deliberately not calling Module.__init__: a view owns no data.
         self.base = base
         self._sel = np.asarray(sel, dtype=int)
         self._ctrl = ctrl
         self._scope = scope
+        self._edge_sel = None if edges is None else np.asarray(edges, dtype=np.int64)
         if len(self._sel) == 0:
             raise IndexError("This selection contains no compartments.")
 
+    def __enter__(self) -> View:
+        """``with cell.branch(0) as b: ...`` (as in Jaxley; nothing to clean up)."""
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
     @property
     def nodes(self):
-        """The rows of the base module's ``nodes`` table in this view (a copy)."""
-        return self._view_nodes
+        """The rows of the base module's ``nodes`` table in this view (a copy).
+
+        ``controlled_by_param`` is, as in Jaxley, the global index of the element of
+        the view's level (cell, branch or compartment) each row belongs to: the rows
+        that share one parameter in ``make_trainable``.
+        """
+        nodes = self._view_nodes.copy()
+        if self._ctrl in ("cell", "branch", "comp"):
+            nodes["controlled_by_param"] = nodes[f"global_{self._ctrl}_index"].to_numpy()
+        return nodes
 
     @property
     def edges(self):

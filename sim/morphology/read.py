@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from sim.morphology.geometry import compartment_geometry
-from sim.morphology.swc import build_sections, parse_swc
+from sim.morphology.swc import build_sections, keep_types, parse_swc
 
 SWC_GROUPS = {1: "soma", 2: "axon", 3: "basal", 4: "apical"}
 
@@ -47,6 +47,9 @@ def read_swc(
     max_branch_len: float | None = None,
     min_radius: float | None = None,
     assign_groups: bool = True,
+    backend: str = "custom",
+    ignore_swc_tracing_interruptions: bool = False,
+    relevant_type_ids: list[int] | None = None,
 ):
     """Read an SWC morphology into a `Cell` with `ncomp` compartments per branch.
 
@@ -55,7 +58,18 @@ def read_swc(
     equal NEURON's for radii varying along a branch. ``assign_groups`` adds the
     groups ``soma``, ``axon``, ``basal``, ``apical`` (``custom<type>`` otherwise).
     ``min_radius`` clips smaller (or zero) radii; without it a zero radius is an error.
+
+    ``relevant_type_ids``: keep only these SWC types (e.g. ``[1, 3, 4]`` drops the
+    axon); children of dropped points hang from their nearest kept ancestor.
+    ``ignore_swc_tracing_interruptions``: NEURON (and so the default here) ends a
+    section where the tracing is interrupted (a point whose parent is not the
+    previous line); True continues the parent's section instead, as Jaxley's
+    default does, so branch counts can differ from NEURON's. ``backend``:
+    ``"custom"`` or ``"graph"`` (Jaxley's two readers) both give this reader's
+    NEURON-exact sections.
     """
+    if backend not in ("custom", "graph"):
+        raise ValueError(f"backend must be 'custom' or 'graph', got {backend!r}.")
     from sim.modules.cell import Cell
     from sim.modules.module import Module
 
@@ -63,7 +77,12 @@ def read_swc(
         raise ValueError(f"ncomp must be a positive integer, got {ncomp!r}.")
     if max_branch_len is not None and not (np.isfinite(max_branch_len) and max_branch_len > 0):
         raise ValueError(f"max_branch_len must be a positive length (µm), got {max_branch_len!r}.")
-    sections = build_sections(parse_swc(fname, min_radius=min_radius), max_branch_len)
+    points = parse_swc(fname, min_radius=min_radius)
+    if relevant_type_ids is not None:
+        points = keep_types(points, relevant_type_ids)
+    sections = build_sections(
+        points, max_branch_len, merge_interruptions=bool(ignore_swc_tracing_interruptions)
+    )
     frames = []
     for b, sec in enumerate(sections):
         cols = branch_rows(np.asarray(sec.xyz), np.asarray(sec.radius), int(ncomp))

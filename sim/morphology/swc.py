@@ -297,7 +297,7 @@ class _RawSec:
     soma_diam_fix: bool = False  # copied point takes the child's first diameter
 
 
-def _mark_branch(pix: list, types: list) -> tuple[list, list]:
+def _mark_branch(pix: list, types: list, merge_interruptions: bool = False) -> tuple[list, list]:
     """Child counts (+0.01 for non-contiguous children and type changes)."""
     nchild = [0.0] * len(pix)
     to_prox = [False] * len(pix)
@@ -305,7 +305,7 @@ def _mark_branch(pix: list, types: list) -> tuple[list, list]:
         if p < 0:
             continue
         nchild[p] += 1
-        if p != i - 1:
+        if p != i - 1 and not merge_interruptions:
             nchild[p] += 0.01
             grand = types[max(pix[p], 0)]
             if (p > 1 and types[p] != _SOMA and grand == _SOMA) or (p == 0 and types[0] != _SOMA):
@@ -326,10 +326,10 @@ def _three_point_soma(pix: list, nchild: list, xyz: np.ndarray, diam: list) -> b
     return abs(length / diam[0] - 1.0) < 0.01
 
 
-def _sectionify(pix: list, types: list, xyz: np.ndarray, diam: list):
+def _sectionify(pix: list, types: list, xyz: np.ndarray, diam: list, merge: bool = False):
     """Last point of every section, soma-child counts and the 3-point-soma flag."""
     n = len(pix)
-    nchild, to_prox = _mark_branch(pix, types)
+    nchild, to_prox = _mark_branch(pix, types, merge)
     nchild_soma = [0] * n
     for i in range(1, n):
         if types[i] == _SOMA and pix[i] >= 0 and types[pix[i]] == _SOMA:
@@ -368,12 +368,14 @@ def _attach(sec: _RawSec, p: int, psec: _RawSec, is_root: bool, nown: int, ctx):
             sec.first = 1
 
 
-def _import3d_sections(pts: SwcPoints, xyz: np.ndarray, diam: np.ndarray) -> list:
+def _import3d_sections(
+    pts: SwcPoints, xyz: np.ndarray, diam: np.ndarray, merge: bool = False
+) -> list:
     types = pts.types.tolist()
     diam = diam.tolist()
     index_of = {pid: i for i, pid in enumerate(pts.ids.tolist())}
     pix = [index_of[q] if q >= 0 else -1 for q in pts.parent_ids.tolist()]
-    ends, nchild_soma, to_prox, soma3 = _sectionify(pix, types, xyz, diam)
+    ends, nchild_soma, to_prox, soma3 = _sectionify(pix, types, xyz, diam, merge)
     point2sec = np.repeat(np.arange(len(ends)), np.diff([-1, *ends])).tolist()
     secs, firsts = [], []
     for s, end in enumerate(ends):
@@ -504,7 +506,38 @@ def _split_all(sections: list, max_len: float) -> list:
     return out
 
 
-def build_sections(points: SwcPoints, max_branch_len: float | None = None) -> list[Section]:
+def keep_types(points: SwcPoints, type_ids) -> SwcPoints:
+    """Only the points whose SWC type is in ``type_ids``; children of a removed point
+    hang from its nearest kept ancestor (or become roots)."""
+    keep = np.isin(points.types, np.asarray(list(type_ids), dtype=np.int64))
+    if not keep.any():
+        raise SwcError(
+            f"relevant_type_ids={list(type_ids)} keeps no point; the file has types "
+            f"{sorted(set(points.types.tolist()))}."
+        )
+    parent_of = dict(zip(points.ids.tolist(), points.parent_ids.tolist()))
+    kept = set(points.ids[keep].tolist())
+    parents = []
+    for pid in points.parent_ids[keep].tolist():
+        while pid >= 0 and pid not in kept:
+            pid = parent_of[pid]
+        parents.append(pid)
+    return SwcPoints(
+        ids=points.ids[keep],
+        types=points.types[keep],
+        xyz=points.xyz[keep],
+        radius=points.radius[keep],
+        parent_ids=np.asarray(parents, dtype=np.int64),
+        line_numbers=points.line_numbers[keep],
+    )
+
+
+def build_sections(
+    points: SwcPoints,
+    max_branch_len: float | None = None,
+    *,
+    merge_interruptions: bool = False,
+) -> list[Section]:
     """Group SWC points into sections exactly as NEURON's Import3d does.
 
     Returns the sections in NEURON's ``h.allsec()`` order (grouped by SWC type in
@@ -518,6 +551,11 @@ def build_sections(points: SwcPoints, max_branch_len: float | None = None) -> li
     ``ceil(L / max_branch_len)`` pieces of equal arc length (new 3-D points
     interpolated linearly, like Jaxley's ``read_swc`` option); pieces are named
     ``"<name>:<k>"`` and children re-attach to the piece holding their location.
+
+    ``merge_interruptions``: Import3d ends a section where the file's tracing is
+    interrupted (a point whose parent is not the preceding line); with True such
+    points continue their parent's section instead (Jaxley's
+    ``ignore_swc_tracing_interruptions=True``).
     """
     if not isinstance(points, SwcPoints) or len(points) == 0:
         raise SwcError("build_sections needs the non-empty SwcPoints of parse_swc")
@@ -532,7 +570,7 @@ def build_sections(points: SwcPoints, max_branch_len: float | None = None) -> li
     # Import3d reads the file with sscanf("%f"): single precision from the start.
     xyz = points.xyz.astype(np.float32).astype(np.float64)
     diam = 2.0 * points.radius.astype(np.float32).astype(np.float64)
-    raw = _drop_degenerate(_import3d_sections(points, xyz, diam), xyz)
+    raw = _drop_degenerate(_import3d_sections(points, xyz, diam, merge_interruptions), xyz)
     names = _neuron_names(raw)
     order = _output_order(raw)
     new_index = {id(raw[i]): k for k, i in enumerate(order)}
