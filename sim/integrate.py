@@ -124,31 +124,57 @@ def add_stimuli(externals: dict, external_inds: dict, data_stimuli) -> tuple[dic
     return externals, external_inds
 
 
+_CLAMPS_FORM = (
+    "data_clamps must be the output of data_clamp(): a tuple (state_names, values, "
+    "indices) of three equally long lists"
+)
+
+
+def clamp_entries(data_clamps) -> tuple[list[str], list, list[np.ndarray]]:
+    """``data_clamps`` as three lists (state names, (n, T) values, compartment indices).
+
+    Accepts Jaxley 0.14's list form and the seed's single-state
+    ``(state_name, values, DataFrame)`` form; anything else is a TypeError.
+    """
+    if data_clamps is None:
+        return [], [], []
+    if not (isinstance(data_clamps, tuple) and len(data_clamps) == 3):
+        raise TypeError(f"{_CLAMPS_FORM}, got {type(data_clamps).__name__}.")
+    names, values, inds = data_clamps
+    if isinstance(names, str) and isinstance(inds, pd.DataFrame) and "comp_index" in inds:
+        names, values, inds = [names], [values], [inds["comp_index"].to_numpy()]
+    if not (
+        isinstance(names, list)
+        and isinstance(values, list)
+        and isinstance(inds, list)
+        and len(names) == len(values) == len(inds)
+        and all(isinstance(n, str) for n in names)
+    ):
+        raise TypeError(f"{_CLAMPS_FORM}, got {type(data_clamps).__name__} of {names!r}.")
+    out_values, out_inds = [], []
+    for name, val, ind in zip(names, values, inds, strict=True):
+        ind = np.asarray(ind, dtype=np.int64).reshape(-1)
+        val = jnp.asarray(val)
+        val = val[None, :] if val.ndim == 1 else val
+        if val.ndim != 2 or val.shape[0] not in (1, len(ind)):
+            raise TypeError(
+                f"{_CLAMPS_FORM}; the {name!r} entry has values of shape {val.shape} for "
+                f"{len(ind)} compartments (expected ({len(ind)}, time steps))."
+            )
+        out_values.append(jnp.broadcast_to(val, (len(ind), val.shape[1])))
+        out_inds.append(ind)
+    return list(names), out_values, out_inds
+
+
 def add_clamps(externals: dict, external_inds: dict, data_clamps) -> tuple[dict, dict]:
     """Merge the output of ``data_clamp()`` into ``externals``/``external_inds``."""
     externals, external_inds = dict(externals), dict(external_inds)
-    if data_clamps is None:
-        return externals, external_inds
-    if not (
-        isinstance(data_clamps, tuple)
-        and len(data_clamps) == 3
-        and isinstance(data_clamps[0], str)
-        and isinstance(data_clamps[2], pd.DataFrame)
-        and "comp_index" in data_clamps[2]
-        and jnp.ndim(data_clamps[1]) == 2
-        and jnp.shape(data_clamps[1])[0] == len(data_clamps[2])
-    ):
-        raise TypeError(
-            "data_clamps must be the (state_name, values, DataFrame) tuple returned by "
-            f"data_clamp(), got {type(data_clamps).__name__}."
-        )
-    name, values, frame = data_clamps
-    inds = np.asarray(frame["comp_index"].to_numpy(), dtype=np.int64)
-    if name in externals:
-        externals[name] = jnp.concatenate([jnp.asarray(externals[name]), values])
-        external_inds[name] = np.concatenate([external_inds[name], inds])
-    else:
-        externals[name], external_inds[name] = values, inds
+    for name, values, inds in zip(*clamp_entries(data_clamps), strict=True):
+        if name in externals:
+            externals[name] = jnp.concatenate([jnp.asarray(externals[name]), values])
+            external_inds[name] = np.concatenate([external_inds[name], inds])
+        else:
+            externals[name], external_inds[name] = values, inds
     return externals, external_inds
 
 
@@ -211,7 +237,7 @@ _WARNED_FLOAT32 = []
 
 def _warn_if_float32() -> None:
     """Say once per process that float64 is off (JAX's default) and what it costs."""
-    if jax.config.jax_enable_x64 or _WARNED_FLOAT32:
+    if jax.config.read("jax_enable_x64") or _WARNED_FLOAT32:
         return
     _WARNED_FLOAT32.append(True)
     warnings.warn(
@@ -323,6 +349,9 @@ def integrate(
     externals, external_inds = add_clamps(externals, external_inds, data_clamps)
     inputs = _time_major_inputs(externals, t_max, delta_t)
     nsteps = _check_lengths(inputs)
+    current_clamps = {k: inputs.pop(k) for k in list(inputs) if k in compiled.current_names}
+    if current_clamps and not inputs:  # the clamped currents were all that set the length
+        inputs["i"] = jnp.zeros((nsteps, 0))
     inds = {k: jnp.asarray(external_inds.get(k, np.zeros(0, np.int64))) for k in inputs}
     lengths = _checkpoint_lengths(checkpoint_lengths, nsteps)
     engine = engine_for(compiled, solver, voltage_solver)
@@ -341,10 +370,35 @@ def integrate(
     )
     if problems is not None and checks[2] == "raise" and not isinstance(recs, Tracer):
         report(compiled, problems, checks[0], "raise")
+    for key, values in current_clamps.items():
+        key_inds = np.asarray(external_inds[key], dtype=np.int64)
+        recs = clamp_recorded_current(compiled, recs, key, values, key_inds)
+        if return_states:
+            final = dict(final)
+            final[key] = jnp.asarray(final[key]).at[key_inds].set(values[-1])
     return (recs, final) if return_states else recs
 
 
-def _order_inputs(externals: dict, external_inds: dict) -> tuple[dict, dict]:
+def clamp_recorded_current(
+    compiled: CompiledModule, recs: jax.Array, key: str, values: jax.Array, inds: np.ndarray
+) -> jax.Array:
+    """Recordings with the clamped membrane current ``key`` in place of the computed one.
+
+    ``values`` is time-major ``(T, len(inds))``; the clamp of step ``k`` is what the
+    state after step ``k`` (recording row ``k + 1``) reports, as in Jaxley.
+    """
+    rec_states = np.asarray(compiled.rec_states, dtype=object)
+    rec_comps = np.asarray(compiled.recordings.comps)
+    column = {int(c): j for j, c in enumerate(inds)}  # the last clamp of a compartment wins
+    rows = [r for r in np.flatnonzero(rec_states == key) if int(rec_comps[r]) in column]
+    if not rows:
+        return recs
+    cols = np.asarray([column[int(rec_comps[r])] for r in rows])
+    nsteps = recs.shape[1] - 1
+    return recs.at[np.asarray(rows), 1:].set(jnp.asarray(values)[:nsteps, cols].T)
+
+
+def _order_inputs(externals: dict | None, external_inds: dict | None) -> tuple[dict, dict]:
     """Accept (externals, external_inds) in either order: the seed docs disagree.
 
     ``build_init_and_step_fn``'s signature lists ``external_inds`` first, its
@@ -386,6 +440,7 @@ def make_init_fn(compiled: CompiledModule, engine: Engine):
 
 def make_step_fn(engine: Engine):
     """The seed API's ``step_fn`` for one engine."""
+    current_names = set(engine.model.current_names)
 
     def step_fn(all_states, all_params, externals, external_inds=None, delta_t=0.025):
         _check_delta_t(delta_t)
@@ -397,8 +452,12 @@ def make_step_fn(engine: Engine):
                     f"inputs of one time step, e.g. externals[{key!r}][:, step]."
                 )
         externals = {k: jnp.asarray(v) for k, v in externals.items()}
+        currents = {k: externals.pop(k) for k in list(externals) if k in current_names}
         inds = {k: jnp.asarray(external_inds[k]) for k in externals}
-        return engine.user_step(all_states, all_params, externals, inds, delta_t)
+        states = engine.user_step(all_states, all_params, externals, inds, delta_t)
+        for key, val in currents.items():  # clamped currents: reported value only
+            states = {**states, key: states[key].at[jnp.asarray(external_inds[key])].set(val)}
+        return states
 
     return step_fn
 

@@ -335,7 +335,12 @@ def test_view_copy_as_module():
     assert _glob(part.tip) == [4, 5]
     part.set("radius", 5.0)
     assert cell.nodes["radius"].tolist() == [1.0, 1.0, 2.0, 2.0] + [1.0] * 4
-    with pytest.raises(NotImplementedError, match="as_module=True"):
-        cell.branch(0).copy()
+    # Without as_module a copy is, as in Jaxley, the same view on a copy of the module.
+    view = cell.branch(0).copy()
+    assert isinstance(view, jx.View) and view.base is not cell
+    assert _glob(view) == [0, 1]
+    view.set("radius", 7.0)
+    assert view.base.nodes["radius"].tolist()[:2] == [7.0, 7.0]
+    assert cell.nodes["radius"].tolist()[:2] == [1.0, 1.0]
     with pytest.raises(TypeError, match="view"):
         jx.integrate(cell.branch(0), t_max=1.0)

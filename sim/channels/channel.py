@@ -133,7 +133,7 @@ class Channel:
             the class name.
     """
 
-    _name = None
+    _name: str = ""
     channel_params = None
     channel_states = None
     current_name = None

@@ -125,9 +125,14 @@ def membrane_currents(model: CompiledModule, state: SimState, params: StepParams
         g_total = mech.index.add_into(g_total, g)
         c = mech.current_slot
         by_name[c] = mech.index.add_into(by_name[c], i)
-    ions = {"ion_current": tuple(ion_i), "ion_lin": tuple(ion_g)}
     if not model.edge_mechanisms:
-        return MembraneTerms(i=i_total, g=g_total, by_name=tuple(by_name), **ions)
+        return MembraneTerms(
+            i=i_total,
+            g=g_total,
+            by_name=tuple(by_name),
+            ion_current=tuple(ion_i),
+            ion_lin=tuple(ion_g),
+        )
     i_point, g_point, edge_currents = synaptic_currents(model, state, params)
     return MembraneTerms(
         i=i_total,
@@ -136,12 +141,15 @@ def membrane_currents(model: CompiledModule, state: SimState, params: StepParams
         i_point=i_point,
         g_point=g_point,
         edge_currents=edge_currents,
-        **ions,
+        ion_current=tuple(ion_i),
+        ion_lin=tuple(ion_g),
     )
 
 
 def _pump_current(mech: CompartmentMechanism, state: SimState, params: dict):
     """A pump's ``-dC/dt`` at its compartments and its derivative in the concentration."""
+    if mech.ion is None:
+        raise TypeError(f"{mech.kernel.name} is not a pump (it changes no ion).")
     view, _ = mech.ion
     states = mechanism_states(mech, state)
     conc = view.index.gather(state.states[view.slot])
@@ -163,7 +171,9 @@ def edge_states(mech: EdgeMechanism, state: SimState) -> dict[str, jax.Array]:
     return {key: state.edge_states[k] for key, k in zip(mech.state_keys, mech.state_slots)}
 
 
-def synaptic_currents(model: CompiledModule, state: SimState, params: StepParams):
+def synaptic_currents(
+    model: CompiledModule, state: SimState, params: StepParams
+) -> tuple[jax.Array, jax.Array, tuple[jax.Array, ...]]:
     """Synaptic currents per edge and their sums (and derivatives) per compartment."""
     zeros = jnp.zeros(model.ncomp, state.v.dtype)
     i_point, g_point, per_edge = zeros, zeros, []

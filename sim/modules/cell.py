@@ -21,6 +21,8 @@ class Cell(Module):
     #: Cell-level parameters and states (none; kept for Jaxley's attribute names).
     cell_params: dict[str, float] = {}
     cell_states: dict[str, float] = {}
+    #: Built by ``read_swc``: branches carry traced 3-D points (``xyzr``).
+    _from_swc: bool = False
 
     def __init__(
         self,
@@ -32,7 +34,7 @@ class Cell(Module):
         if branches is None:
             branches = Branch()
         if isinstance(branches, Branch):
-            n = len(parents) if hasattr(parents, "__len__") else 1
+            n = len(parents) if parents is not None else 1
             branch_list = [branches] * n
         else:
             try:

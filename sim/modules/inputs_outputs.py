@@ -108,10 +108,29 @@ class InputOutputMixin(ModuleFields):
     # ----------------------------------------------------------------- clamps
     def clamp(self, state_name: str, state_array: Any, verbose: bool = True) -> None:
         """Clamp a state (e.g. ``"v"``) of the viewed compartments to a time series."""
-        comps = self._comps_with_key(state_name)
-        self.base.check_is_state(state_name)
+        comps = self._clamp_comps(state_name)
         matrix = self._input_matrix(state_array, f"The {state_name!r} clamp", len(comps))
         self._add_external(state_name, matrix, comps, verbose)
+
+    def _clamp_comps(self, state_name: str) -> np.ndarray:
+        """Compartments in view where ``state_name`` (a state or a membrane current) exists.
+
+        A clamped membrane current (e.g. ``"i_HH"``) replaces the *reported* current
+        (recordings and returned states) from the first step on; the current that
+        drives the voltage is still computed from the channel's gates, exactly as in
+        Jaxley 0.14, where the clamp overwrites the stored current after each step.
+        """
+        base = self.base
+        if isinstance(state_name, str) and state_name in base.current_names():
+            return base.recordable_comps(state_name, self._sel)
+        if isinstance(state_name, str) and state_name in base.synapse_current_names:
+            raise ValueError(
+                f"{state_name!r} is a synaptic current; synaptic currents cannot be "
+                "clamped (clamp a synapse state or the voltage instead)."
+            )
+        comps = self._comps_with_key(state_name)
+        base.check_is_state(state_name)
+        return comps
 
     def data_clamp(
         self,
@@ -120,33 +139,31 @@ class InputOutputMixin(ModuleFields):
         data_clamps: tuple | None = None,
         verbose: bool = False,
     ) -> tuple:
-        """Clamp that can change across calls (jit/grad-safe); pass to ``integrate``."""
-        comps = self._comps_with_key(state_name)
-        self.base.check_is_state(state_name)
+        """Clamp that can change across calls (jit/grad-safe); pass to ``integrate``.
+
+        Returns Jaxley 0.14's ``(state_names, values, indices)``: three lists with one
+        entry per call, so one ``data_clamps`` can hold several states. The lists of
+        ``data_clamps`` are copied, never modified. The older single-state form
+        ``(state_name, values, DataFrame)`` is accepted as ``data_clamps`` too.
+        """
+        from sim.integrate import clamp_entries
+
+        comps = self._clamp_comps(state_name)
         matrix = self._input_matrix(state_array, f"The {state_name!r} clamp", len(comps))
-        frame = pd.DataFrame({"comp_index": comps.astype(np.int64)})
-        if data_clamps is not None:
-            if not (isinstance(data_clamps, tuple) and len(data_clamps) == 3):
-                raise TypeError(
-                    "data_clamps must be the (state_name, values, DataFrame) tuple returned "
-                    f"by data_clamp(), got {type(data_clamps).__name__}."
-                )
-            old_name, old, old_frame = data_clamps
-            if old_name != state_name:
+        names, values, inds = clamp_entries(data_clamps)
+        for old_name, old in zip(names, values, strict=True):
+            if jnp.shape(old)[-1] != matrix.shape[1]:
                 raise ValueError(
-                    f"data_clamps already clamps {old_name!r}; one data_clamps tuple holds "
-                    f"a single state, got {state_name!r}."
+                    f"Clamp has {matrix.shape[1]} time steps but the {old_name!r} clamp "
+                    f"already in data_clamps has {jnp.shape(old)[-1]}."
                 )
-            if jnp.shape(old)[1] != matrix.shape[1]:
-                raise ValueError(
-                    f"Clamp has {matrix.shape[1]} time steps but earlier data_clamps "
-                    f"have {jnp.shape(old)[1]}."
-                )
-            matrix = jnp.concatenate([old, matrix])
-            frame = pd.concat([old_frame, frame], ignore_index=True)
         if verbose:
             print(f"Added {len(comps)} clamps.")
-        return state_name, matrix, frame
+        return (
+            [*names, state_name],
+            [*values, matrix],
+            [*inds, comps.astype(np.int64)],
+        )
 
     def delete_clamps(self, state_name: str | None = None) -> None:
         """Remove clamps of `state_name` (all clamps if None) from the viewed compartments."""

@@ -42,7 +42,7 @@ class Network(Module):
         Each cell is moved so that its first traced point lands on its position.
         """
         counts = np.asarray(list(layers))
-        ncells = int(self.nodes["global_cell_index"].nunique())
+        ncells = len(np.unique(self.nodes["global_cell_index"].to_numpy()))
         if counts.ndim != 1 or not np.issubdtype(counts.dtype, np.integer) or (counts < 0).any():
             raise ValueError(f"layers must be a list of cell counts, got {layers!r}.")
         if int(counts.sum()) != ncells:

@@ -32,9 +32,12 @@ class ParameterMixin(ModuleFields):
         if key in base.edge_keys() and key not in base.synapse_current_names:
             return self._edges_with_key(key)
         if key not in base.settable_keys():
+            edge_keys = sorted(k for k in base.edge_keys() if k not in base.synapse_current_names)
+            syn = f"; on synapses: {edge_keys}" if edge_keys else ""
             raise ValueError(
                 f"Unknown parameter or state {key!r}. Available here: "
-                f"{sorted(base.settable_keys())}. Insert the channel that defines it first."
+                f"{sorted(base.settable_keys())}{syn}. Insert the channel (or connect "
+                "the synapse) that defines it first."
             )
         present = base.key_present(key, self._sel)
         if not present.any():

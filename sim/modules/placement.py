@@ -37,7 +37,13 @@ class PlacementMixin(ModuleFields):
             base.xyzr[b] = pts
         self._after_move(update_nodes)
 
-    def move_to(self, x=0.0, y=0.0, z=0.0, update_nodes: bool = False):
+    def move_to(
+        self,
+        x: float | np.ndarray = 0.0,
+        y: float | np.ndarray = 0.0,
+        z: float | np.ndarray = 0.0,
+        update_nodes: bool = False,
+    ):
         """Move so that the first point of the first branch (of each cell) lands at (x, y, z).
 
         Scalars move everything in view rigidly; arrays give one target per viewed cell.

@@ -29,7 +29,7 @@ def dense_rank_within(child: np.ndarray, parent: np.ndarray | None) -> np.ndarra
     return ranks.astype(int) - 1
 
 
-def normalize_index(idx: Any, level: str) -> np.ndarray | None:
+def normalize_index(idx: Any, level: str) -> np.ndarray | slice | None:
     """Turn a user index (int, list, array, range, slice, 'all') into an int array.
 
     Returns ``None`` for "everything".
@@ -155,7 +155,7 @@ class Selectable:
 
         table = self.base.edges
         wanted = normalize_index(edges, "edge")
-        available = self._edges_in_view
+        available = np.asarray(self._edges_in_view)
         if wanted is None:
             wanted = available
         elif isinstance(wanted, slice):

@@ -58,24 +58,24 @@ class View(Module):
         """The rows of the base module's ``edges`` table in this view (a copy)."""
         return self.base.edges.loc[self._edges_in_view]
 
-    @property
-    def externals(self):
+    @property  # delegates to the base's attribute of that name
+    def externals(self):  # pyright: ignore[reportIncompatibleVariableOverride]
         return self.base.externals
 
-    @property
-    def external_inds(self):
+    @property  # delegates to the base's attribute of that name
+    def external_inds(self):  # pyright: ignore[reportIncompatibleVariableOverride]
         return self.base.external_inds
 
     @property
     def recordings(self):
         return self.base.recordings
 
-    @property
-    def group_names(self):
+    @property  # delegates to the base's attribute of that name
+    def group_names(self):  # pyright: ignore[reportIncompatibleVariableOverride]
         return self.base.group_names
 
-    @property
-    def trainables(self):
+    @property  # delegates to the base's attribute of that name
+    def trainables(self):  # pyright: ignore[reportIncompatibleVariableOverride]
         return self.base.trainables
 
     def _touch(self) -> None:
@@ -91,14 +91,23 @@ class View(Module):
         )
 
     def copy(self, reset_index: bool = False, as_module: bool = False):
-        """A new, independent module made of the viewed compartments (``as_module=True``)."""
+        """An independent copy: ``as_module=True`` a new module made of the viewed
+        compartments; otherwise (as in Jaxley) the same view on a deep copy of the
+        base module, so changes through it leave the original untouched."""
+        import copy as _copy
+
         from sim.modules.extract import module_from_view
 
-        if not as_module:
-            raise NotImplementedError(
-                "Copying a view as a view is not supported; use copy(as_module=True)."
-            )
-        return module_from_view(self)
+        if as_module:
+            return module_from_view(self)
+        edges = None if self._edge_sel is None else self._edge_sel.copy()
+        return View(
+            _copy.deepcopy(self.base),
+            self._sel.copy(),
+            ctrl=self._ctrl,
+            scope=self._scope,
+            edges=edges,
+        )
 
     def __repr__(self) -> str:
         return f"View({type(self.base).__name__}, {len(self._sel)} compartments)"

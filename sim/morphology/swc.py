@@ -326,7 +326,9 @@ def _three_point_soma(pix: list, nchild: list, xyz: np.ndarray, diam: list) -> b
     return abs(length / diam[0] - 1.0) < 0.01
 
 
-def _sectionify(pix: list, types: list, xyz: np.ndarray, diam: list, merge: bool = False):
+def _sectionify(
+    pix: list, types: list, xyz: np.ndarray, diam: list | np.ndarray, merge: bool = False
+):
     """Last point of every section, soma-child counts and the 3-point-soma flag."""
     n = len(pix)
     nchild, to_prox = _mark_branch(pix, types, merge)

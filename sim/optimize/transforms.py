@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -32,11 +33,11 @@ class Transform(abc.ABC):
     """A bijection ``forward: R^n -> constrained set`` (elementwise unless stated)."""
 
     @abc.abstractmethod
-    def forward(self, x):
+    def forward(self, x) -> Any:
         """Unconstrained -> constrained."""
 
     @abc.abstractmethod
-    def inverse(self, y):
+    def inverse(self, y) -> Any:
         """Constrained -> unconstrained."""
 
     def log_det_jacobian(self, x):
@@ -204,3 +205,10 @@ class CustomTransform(Transform):
 
     def inverse(self, y):
         return self.inverse_fn(y)
+
+
+# Jaxley exposes ``ParamTransform`` from this module too (defined in param_transform.py,
+# which imports ``Transform`` from here, hence the import at the end).
+from sim.optimize.param_transform import ParamTransform  # noqa: E402
+
+__all__ += ["ParamTransform"]

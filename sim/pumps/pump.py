@@ -25,7 +25,7 @@ class Pump:
     the present value (for currents: the current of the step's start).
     """
 
-    _name = None
+    _name: str = ""
     channel_params = None
     channel_states = None
     current_name = None

@@ -40,7 +40,7 @@ class Synapse:
     The current is recorded as ``f"i_{name}"`` (one value per edge).
     """
 
-    _name = None
+    _name: str = ""
     synapse_params = None
     synapse_states = None
     #: Valid ranges ``{key: (low, high)}`` of parameters and states, as for channels
