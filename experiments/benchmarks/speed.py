@@ -16,6 +16,22 @@ side count). Per model and library the table gives
 Run ``python -m experiments.benchmarks.speed`` (needs the ``bench`` extra:
 ``pip install -e ".[bench]"``). ``--only NAME`` runs one model, ``--no-reference``
 times ``sim`` alone, ``--out DIR`` writes the table as CSV and JSON.
+
+What the profiles showed (2-core CPU, float64), and so where the remaining time goes:
+
+* On these model sizes XLA-CPU's fixed cost per operation ("thunk") dominates: a
+  step that does a few microseconds of arithmetic pays for tens of separately
+  launched kernels, so fusing mechanisms of one type into one kernel and computing
+  each current once per step (stage 1 feeds solve, updates and recordings) was the
+  largest win.
+* The HH gates cost 13-20 ns per compartment per step, set by float64 ``exp``
+  latency (six rate functions); a variant sharing one ``exp`` per rate pair was slower.
+* The level-parallel tree solver is slow on deep trees on CPU (one launch per
+  level); the default CPU solver eliminates unbranched runs as segments and solves
+  the junctions sequentially. Unrolling ``lax.scan`` made compile time explode with
+  no run-time gain.
+* Reverse mode: rematerialising each step's linearisation (``jax.checkpoint``) keeps
+  the L5PC gradient at 1.07 GiB where Jaxley needs 6.05 GiB.
 """
 
 from __future__ import annotations
