@@ -99,15 +99,10 @@ def membrane_currents(model: CompiledModule, state: SimState, params: StepParams
     by_name = [zeros] * len(model.current_names)
     ion_i = [jnp.zeros_like(state.states[ion.slot]) for ion in model.ions]
     ion_g = list(ion_i)
+    pumps = [k for k, mech in enumerate(model.mechanisms) if mech.ion is not None]
     for k, mech in enumerate(model.mechanisms):
         if mech.ion is not None:
-            i, g = _pump_current(mech, state, params.mechanisms[k])
-            view, j = mech.ion
-            ion_i[j] = view.index.add_into(ion_i[j], i)
-            ion_g[j] = view.index.add_into(ion_g[j], g)
-            c = mech.current_slot
-            by_name[c] = mech.index.add_into(by_name[c], i)
-            continue
+            continue  # after the channels, whose currents (e.g. i_Ca) pumps read
         states = mechanism_states(mech, state)
         v = mech.index.gather(state.v)
         kernel, pr = mech.kernel, params.mechanisms[k]
@@ -123,6 +118,14 @@ def membrane_currents(model: CompiledModule, state: SimState, params: StepParams
         i, g = linearised(v)
         i_total = mech.index.add_into(i_total, i)
         g_total = mech.index.add_into(g_total, g)
+        c = mech.current_slot
+        by_name[c] = mech.index.add_into(by_name[c], i)
+    channel_currents = tuple(by_name)
+    for k in pumps:
+        mech = model.mechanisms[k]
+        i, g, (view, j) = _pump_current(mech, state, params.mechanisms[k], channel_currents, model)
+        ion_i[j] = view.index.add_into(ion_i[j], i)
+        ion_g[j] = view.index.add_into(ion_g[j], g)
         c = mech.current_slot
         by_name[c] = mech.index.add_into(by_name[c], i)
     if not model.edge_mechanisms:
@@ -146,12 +149,23 @@ def membrane_currents(model: CompiledModule, state: SimState, params: StepParams
     )
 
 
-def _pump_current(mech: CompartmentMechanism, state: SimState, params: dict):
-    """A pump's ``-dC/dt`` at its compartments and its derivative in the concentration."""
+def _pump_current(
+    mech: CompartmentMechanism,
+    state: SimState,
+    params: dict,
+    currents: tuple[jax.Array, ...],
+    model: CompiledModule,
+):
+    """A pump's ``-dC/dt`` at its compartments, its derivative in the concentration,
+    and the ion it changes (view and position in ``model.ions``).
+
+    The pump sees the channels' currents of this evaluation by name (``i_Ca`` of
+    ``CaL``/``CaT``), as NEURON's ``cad`` reads ``ica`` from the same current pass.
+    """
     if mech.ion is None:
         raise TypeError(f"{mech.kernel.name} is not a pump (it changes no ion).")
     view, _ = mech.ion
-    states = mechanism_states(mech, state)
+    states = mechanism_states(mech, state, currents, model.current_names)
     conc = view.index.gather(state.states[view.slot])
     kernel = mech.kernel
 
@@ -163,7 +177,8 @@ def _pump_current(mech: CompartmentMechanism, state: SimState, params: dict):
 
         return jax.jvp(current, (c,), (jnp.ones_like(c),))
 
-    return linearised(conc)
+    i, g = linearised(conc)
+    return i, g, mech.ion
 
 
 def edge_states(mech: EdgeMechanism, state: SimState) -> dict[str, jax.Array]:

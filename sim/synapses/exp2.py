@@ -19,9 +19,10 @@ class DoubleExponentialSynapse(Synapse):
     between two steps) adds ``weight`` (µS, via ``factor``, which normalises the
     peak of ``B - A`` to 1) to both ``A`` and ``B``, as NEURON's ``NET_RECEIVE``
     does. Delay semantics: the event is delivered at the end of the step in which
-    the crossing is detected, i.e. with NEURON's ``NetCon.delay`` equal to ``dt``
-    (a zero delay is impossible in NEURON's fixed step as well: the earliest
-    delivery is the next step). ``A`` and ``B`` then decay exactly
+    the crossing is detected, so it first acts in the next step; this is exactly
+    NEURON's fixed step with ``NetCon.delay = 0`` (NEURON checks the threshold
+    after the step and delivers the zero-delay event before the next one; see
+    ``tests/test_exp2syn_neuron.py``). ``A`` and ``B`` then decay exactly
     (``exp(-dt / tau)``) and the current ``g (v_post - e)`` enters the implicit
     voltage solve.
 
