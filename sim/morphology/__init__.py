@@ -1,6 +1,9 @@
-"""Morphology: SWC reading, NEURON Import3d-compatible sections, segment geometry."""
+"""Morphology: SWC reading, NEURON Import3d-compatible sections, segment geometry,
+distances between compartments and morphology editing."""
 
+from sim.morphology.distance import distance_direct, distance_pathwise
 from sim.morphology.dlambda import d_lambda_ncomp, lambda_f
+from sim.morphology.edit import morph_connect, morph_delete
 from sim.morphology.geometry import (
     arc_lengths,
     compartment_geometry,
@@ -18,7 +21,11 @@ __all__ = [
     "compartment_geometry",
     "cylinder_geometry",
     "d_lambda_ncomp",
+    "distance_direct",
+    "distance_pathwise",
     "lambda_f",
+    "morph_connect",
+    "morph_delete",
     "neuron_ri",
     "parse_swc",
 ]
