@@ -236,7 +236,14 @@ class Module(
         compute_compartment_centers(self)
 
     def vis(self, ax=None, color: str = "k", dims=(0, 1), type: str = "line", **kwargs):
-        """Plot the morphology (line plot of the branches) into a matplotlib axis."""
-        from sim.modules.layout import vis
+        """Plot what is in view into a matplotlib Axes (a new figure if `ax` is None).
 
-        return vis(self, ax=ax, color=color, dims=dims, **kwargs)
+        ``type`` is one of ``"line"``, ``"scatter"``, ``"comp"``, ``"morph"`` or
+        ``"volume"``; ``dims`` picks the two projected coordinates (0=x, 1=y, 2=z) or
+        three for a 3-D plot. Branches without coordinates are laid out first
+        (``compute_xyz``). Other keyword arguments go to matplotlib (``resolution``
+        and ``true_comp_length`` are options of the shapes). Returns the Axes.
+        """
+        from sim.vis import draw_module
+
+        return draw_module(self, ax=ax, color=color, dims=dims, type=type, **kwargs)

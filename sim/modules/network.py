@@ -62,3 +62,38 @@ class Network(Module):
                 ys.append(across)
         x, y = np.concatenate(xs), np.concatenate(ys)
         self.move_to(x=x, y=y, z=np.zeros(ncells))
+
+    def vis(  # pyright: ignore[reportIncompatibleMethodOverride]  (Jaxley's signature)
+        self,
+        detail: str = "full",
+        ax=None,
+        color: str = "k",
+        synapse_color: str = "b",
+        dims=(0, 1),
+        cell_plot_kwargs: dict = {},  # noqa: B006  (Jaxley's defaults; never mutated)
+        synapse_plot_kwargs: dict = {},  # noqa: B006
+        synapse_scatter_kwargs: dict = {},  # noqa: B006
+        **kwargs,
+    ):
+        """Plot the cells at their positions and a line per synapse (pre to post).
+
+        ``detail="full"`` draws every cell's morphology (``Module.vis`` with
+        ``cell_plot_kwargs``, e.g. ``{"type": "comp"}``); ``"point"`` one dot per cell
+        at the mean of its traced points. Each synapse is a line in `synapse_color`
+        (``synapse_plot_kwargs``) with a dot at its postsynaptic end
+        (``synapse_scatter_kwargs``). See :func:`sim.vis.vis_network`. Returns the Axes.
+        """
+        from sim.vis import vis_network
+
+        return vis_network(
+            self,
+            detail=detail,
+            ax=ax,
+            color=color,
+            synapse_color=synapse_color,
+            dims=dims,
+            cell_plot_kwargs=cell_plot_kwargs,
+            synapse_plot_kwargs=synapse_plot_kwargs,
+            synapse_scatter_kwargs=synapse_scatter_kwargs,
+            **kwargs,
+        )
