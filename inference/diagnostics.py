@@ -125,7 +125,7 @@ def _pointwise_ll(model, draws: dict, y, chunk: int) -> np.ndarray:
 
 def _attrs(result, model, runtime_s) -> dict:
     attrs = {
-        "likelihood": model.likelihood,
+        "likelihood": model.likelihood.name,
         "inference": (
             "nuts" if hasattr(result, "stats") else "map" if hasattr(result, "best") else "svi"
         ),

@@ -2,12 +2,8 @@
 
 :class:`ForwardModel` turns named parameter values into simulated recordings
 (through ``data_set`` + ``sim.integrate``); :class:`BayesianModel` adds priors and
-one of two likelihoods and exposes a numpyro model:
-
-* ``"gaussian"``: deterministic simulation + i.i.d. Gaussian observation noise
-  (σ fixed, or inferred if given a prior);
-* ``"kalman"``: the marginal likelihood of an extended Kalman filter on the
-  simulator-as-state-space-model, i.e. the same ODE plus process noise.
+a :class:`~inference.likelihoods.Likelihood` (Gaussian, Kalman marginal, summary
+features or the user's own) and exposes a numpyro model.
 """
 
 from __future__ import annotations
@@ -22,9 +18,16 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
+from inference.likelihoods import (
+    GaussianLikelihood,
+    KalmanSpec,
+    Likelihood,
+    likelihood_from_name,
+)
 from inference.priors import Param, check_prior
-from inference.ssm import NeuronSSM, NoiseModel
 from sim.integrate import integrate
+
+__all__ = ["ForwardModel", "BayesianModel", "KalmanSpec", "describe_distribution"]
 
 
 @dataclass(frozen=True)
@@ -134,16 +137,6 @@ def describe_distribution(d) -> dict:
     return out
 
 
-@dataclass(frozen=True)
-class KalmanSpec:
-    """Process noise of the Kalman likelihood (see :class:`inference.ssm.NoiseModel`)."""
-
-    process_std: Mapping[str, float]
-    initial_std: Mapping[str, float] | None = None
-    default_process_std: float = 1e-4
-    default_initial_std: float = 1e-3
-
-
 class BayesianModel:
     """Priors + likelihood for observed recordings of a module.
 
@@ -151,8 +144,9 @@ class BayesianModel:
         forward: the :class:`ForwardModel`.
         obs_noise: σ of the observation noise (mV): a float (fixed) or a numpyro
             distribution (inferred, site ``"sigma"``).
-        likelihood: ``"gaussian"`` or ``"kalman"``.
-        kalman: process noise for the Kalman likelihood.
+        likelihood: a :class:`~inference.likelihoods.Likelihood`, or its CLI name
+            ``"gaussian"`` / ``"kalman"``.
+        kalman: process noise for ``likelihood="kalman"`` (ignored for objects).
     """
 
     def __init__(
@@ -160,26 +154,15 @@ class BayesianModel:
         forward: ForwardModel,
         *,
         obs_noise: float | Any = 1.0,
-        likelihood: str = "gaussian",
+        likelihood: str | Likelihood = "gaussian",
         kalman: KalmanSpec | None = None,
     ):
-        if likelihood not in ("gaussian", "kalman"):
-            raise ValueError(f"likelihood must be 'gaussian' or 'kalman', got {likelihood!r}.")
+        self.likelihood: Likelihood = likelihood_from_name(likelihood, kalman=kalman)
         if not hasattr(obs_noise, "sample"):
             if not np.isfinite(obs_noise) or float(obs_noise) <= 0:
                 raise ValueError(f"obs_noise must be a positive std (mV), got {obs_noise!r}.")
         self.forward = forward
         self.obs_noise = obs_noise
-        self.likelihood = likelihood
-        self.kalman = kalman or KalmanSpec(process_std={"v": 0.05})
-        self._ssm = None
-        if likelihood == "kalman":
-            self._ssm = NeuronSSM(
-                forward.module,
-                delta_t=forward.delta_t,
-                solver=forward.solver,
-                voltage_solver=forward.voltage_solver,
-            )
 
     def describe(self) -> dict:
         """A stable description of priors, likelihood and noise (for run fingerprints)."""
@@ -196,19 +179,10 @@ class BayesianModel:
             for r in self.forward.resolved
         ]
         noise = self.obs_noise
-        k = self.kalman
         return {
             "priors": priors,
-            "likelihood": self.likelihood,
+            **self.likelihood.describe(),
             "obs_noise": describe_distribution(noise) if hasattr(noise, "sample") else noise,
-            "kalman": None
-            if self.likelihood != "kalman"
-            else {
-                "process_std": dict(k.process_std),
-                "initial_std": None if k.initial_std is None else dict(k.initial_std),
-                "default_process_std": k.default_process_std,
-                "default_initial_std": k.default_initial_std,
-            },
             "delta_t": self.forward.delta_t,
             "solver": [self.forward.solver, self.forward.voltage_solver],
         }
@@ -230,47 +204,42 @@ class BayesianModel:
             return numpyro.sample("sigma", self.obs_noise)
         return self.obs_noise
 
-    def noise_model(self, sigma) -> NoiseModel:
-        k = self.kalman
-        return NoiseModel(
-            process_std=k.process_std,
-            obs_std=sigma,
-            initial_std=k.initial_std,
-            default_process_std=k.default_process_std,
-            default_initial_std=k.default_initial_std,
-        )
-
     def log_likelihood(self, theta: Mapping[str, Any], y, sigma) -> jnp.ndarray:
         """Total log-likelihood of observations `y` (shape (n_rec, T))."""
-        if self.likelihood == "gaussian":
-            v = self.forward.simulate(theta)
-            return jnp.sum(dist.Normal(v, sigma).log_prob(y))
-        pstate = self.forward.param_state(theta)
-        return self._ssm.marginal_log_likelihood(
-            jnp.asarray(y).T, self.noise_model(sigma), param_state=pstate
-        )
+        return self.likelihood.log_prob(self.forward, theta, y, sigma)
 
     def pointwise_log_likelihood(self, theta: Mapping[str, Any], y, sigma) -> jnp.ndarray:
         """Per-observation log-likelihood, shape (T,) (summed over recordings)."""
-        if self.likelihood == "gaussian":
-            v = self.forward.simulate(theta)
-            return jnp.sum(dist.Normal(v, sigma).log_prob(y), axis=0)
-        pstate = self.forward.param_state(theta)
-        return self._ssm.pointwise_log_likelihood(
-            jnp.asarray(y).T, self.noise_model(sigma), param_state=pstate
-        )
+        return self.likelihood.pointwise_log_prob(self.forward, theta, y, sigma)
 
     def __call__(self, y=None):
-        """The numpyro model. `y`: observations (n_rec, T), or None to sample them."""
+        """The numpyro model. `y`: observations (n_rec, T), or None to sample them.
+
+        The Gaussian likelihood is an ``obs`` sample site; other likelihoods add
+        their log-likelihood as a factor. With ``y=None`` (prior or posterior
+        predictive, SBC) ``v_sim`` is the simulated trace and ``obs`` a draw of the
+        likelihood itself (for the Kalman likelihood: with process noise).
+        """
         theta = self.sample_params()
         sigma = self._sigma()
-        if self.likelihood == "gaussian" or y is None:
+        gaussian = isinstance(self.likelihood, GaussianLikelihood)
+        if y is None or gaussian:
             v = self.forward.simulate(theta)
             if y is None:
                 numpyro.deterministic("v_sim", v)
-            numpyro.sample("obs", dist.Normal(v, sigma).to_event(v.ndim), obs=y)
-        else:
-            numpyro.factor("kalman_ll", self.log_likelihood(theta, y, sigma))
+            if gaussian:
+                numpyro.sample("obs", dist.Normal(v, sigma).to_event(v.ndim), obs=y)
+                return
+        if y is None:
+            key = numpyro.prng_key()
+            if key is None:
+                raise ValueError(
+                    "Drawing observations needs a PRNG key: run the model under "
+                    "numpyro.handlers.seed or numpyro.infer.Predictive."
+                )
+            numpyro.deterministic("obs", self.likelihood.sample(key, self.forward, theta, sigma))
+            return
+        numpyro.factor("log_likelihood", self.log_likelihood(theta, y, sigma))
 
     def check_observations(self, y) -> jnp.ndarray:
         """Validate observations against the simulated shape."""

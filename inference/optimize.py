@@ -42,7 +42,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import jax
@@ -60,7 +60,7 @@ from inference.checkpoint import (
     save_tree,
 )
 from inference.checkpoint import fingerprint as make_fingerprint
-from inference.transforms import Identity, ParamTransform
+from inference.transforms import Identity, ListParamsTransform, ParamTransform
 
 __all__ = [
     "FitResult",
@@ -237,7 +237,10 @@ def fit(
         loss_fn: scalar loss of the constrained parameter dict (or an
             :class:`UnconstrainedObjective`); with ``stochastic=True`` it is called as
             ``loss_fn(params, key)`` with a fresh PRNG key at every step.
-        init: constrained starting values, one entry per name of ``transform``.
+        init: constrained starting values, one entry per name of ``transform``; or,
+            Jaxley's pattern, the list of dicts ``module.get_parameters()`` returns
+            (``loss_fn`` then receives such a list, ``transform`` may be a
+            ``jx.ParamTransform``, and the result's parameters are lists again).
         transform: bijectors per name; ``None`` means unbounded (identity) for all.
         optimizer: an optax transformation; default ``optax.adam(learning_rate)``.
             Wrap it in ``optax.apply_if_finite`` to skip steps with NaN gradients.
@@ -252,6 +255,16 @@ def fit(
             in (and restored from) the checkpoint.
     """
     _check_options(num_steps, checkpoint_every, checkpoint_path, resume)
+    jaxley_style = isinstance(init, (list, tuple))
+    if jaxley_style:  # get_parameters() list (+ jx.ParamTransform): Jaxley's pattern
+        adapter = ListParamsTransform(init, transform)
+        init, transform = adapter.flatten(init), adapter
+        if not isinstance(loss_fn, UnconstrainedObjective):
+            user_loss = loss_fn
+
+            def loss_fn(params, *key):
+                return user_loss(adapter.unflatten(params), *key)
+
     transform = _resolve(transform, init)
     opt_desc = "adam" if optimizer is None else "custom optax transformation"
     optimizer = optax.adam(learning_rate) if optimizer is None else optimizer
@@ -279,7 +292,15 @@ def fit(
         fp,
         clock,
     )
-    return _result(state, history, transform, index=None)
+    result = _result(state, history, transform, index=None)
+    if not isinstance(transform, ListParamsTransform):
+        return result
+    return replace(  # back to Jaxley's list of dicts
+        result,
+        params=transform.unflatten(result.params),
+        unconstrained=transform.unflatten(result.unconstrained),
+        final_unconstrained=transform.unflatten(result.final_unconstrained),
+    )
 
 
 def _num_starts(inits: Mapping[str, Any]) -> int:

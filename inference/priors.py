@@ -53,24 +53,19 @@ class Param:
 
 
 def valid_range(key: str, module=None) -> tuple[float, float]:
-    """The range a parameter may take: conductances >= 0, geometry > 0, else unbounded."""
+    """The range a parameter may take, as the simulator declares it.
+
+    Geometry (radius, length, ...) must be > 0; mechanism parameters and states
+    take the ``param_bounds`` / ``state_bounds`` their channel, synapse or pump
+    declares (``sim.channels.Channel``); keys without a declaration are unbounded.
+    No range is ever guessed from how a key is spelled.
+    """
     if key in POSITIVE_KEYS:
         return (0.0, math.inf)
-    suffix = key.split("_", 1)[1] if "_" in key else key
-    if suffix.startswith("g") and not suffix.startswith("gamma"):
-        return (0.0, math.inf)
     if module is not None:
-        for ch in module.base._channels:
-            if key in ch.channel_states and key.split("_")[-1] in (
-                "m",
-                "h",
-                "n",
-                "p",
-                "q",
-                "r",
-                "u",
-            ):
-                return (0.0, 1.0)
+        bounds = module.base.key_bounds(key)
+        if bounds is not None:
+            return bounds
     return (-math.inf, math.inf)
 
 

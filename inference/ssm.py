@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from dynamax.nonlinear_gaussian_ssm import (
@@ -265,6 +266,49 @@ class NeuronSSM:
         if method == "ekf":
             return extended_kalman_smoother(ssm, y, inputs=u)
         return unscented_kalman_smoother(ssm, y, ukf or UKFHyperParams(), inputs=u)
+
+    def sample(
+        self,
+        key,
+        noise: NoiseModel,
+        num_timesteps: int,
+        *,
+        stimulus=None,
+        params=None,
+        param_state=None,
+        return_states: bool = False,
+    ) -> jax.Array:
+        """Emissions ``(T, n_obs)`` drawn from this state-space model itself.
+
+        With ``return_states`` the pair ``(emissions, states (T, D))``.
+
+        ``z_0 ~ N(m_0, P_0)``, ``z_{t+1} = f(z_t, u_{t+1}) + N(0, Q)`` (dynamax's
+        input timing), ``y_t = H z_t + N(0, R)``: the model the filters assume, so
+        data drawn here are what the Kalman marginal likelihood is calibrated for.
+        Gates are not clipped (the filter does not clip them either).
+        """
+        m0, all_params = self.initial_state(params, param_state)
+        q, p0 = self.noise_stds(noise)
+        u = self.inputs(stimulus, num_timesteps)
+        k0, k_dyn, k_obs = jax.random.split(key, 3)
+        # Q, P0 and R are diagonal: scale by the stds (no dense D x D Cholesky)
+        chol_q = jnp.sqrt(q**2 + COV_JITTER)
+        n_obs = len(self.emission_index)
+        chol_r = jnp.broadcast_to(jnp.asarray(noise.obs_std, m0.dtype), (n_obs,))
+        z0 = m0 + jnp.sqrt(p0**2 + COV_JITTER) * jax.random.normal(k0, m0.shape, m0.dtype)
+        f = self.dynamics_fn(all_params)
+
+        def step(z, inp):
+            u_next, eps = inp
+            z_next = f(z, u_next) + chol_q * eps
+            return z_next, z_next
+
+        eps = jax.random.normal(k_dyn, (num_timesteps - 1, m0.shape[0]), m0.dtype)
+        _, zs = jax.lax.scan(step, z0, (u[1:], eps))
+        zs = jnp.concatenate([z0[None], zs])
+        obs_eps = jax.random.normal(k_obs, (num_timesteps, n_obs), m0.dtype)
+        y = jax.vmap(self.emission_fn)(zs) + obs_eps * chol_r
+        return (y, zs) if return_states else y
 
     def marginal_log_likelihood(self, emissions, noise: NoiseModel, **kwargs):
         """log p(y_{0:T}) under the filter; differentiable w.r.t. parameters and noise."""

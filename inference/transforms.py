@@ -39,6 +39,7 @@ __all__ = [
     "Softplus",
     "SoftplusUpper",
     "bijector_for_bounds",
+    "ListParamsTransform",
 ]
 
 
@@ -302,3 +303,75 @@ class ParamTransform:
         if not leaves:
             return jnp.zeros(())
         return sum(jnp.sum(leaf) for leaf in leaves)
+
+
+class ListParamsTransform:
+    """Jaxley's optimisation pattern behind :class:`ParamTransform`'s interface.
+
+    Jaxley users optimise the list of ``{key: array}`` dicts that
+    ``module.get_parameters()`` returns, with a ``jx.ParamTransform`` (any object
+    with ``forward``/``inverse`` on such lists, and optionally
+    ``log_det_jacobian``) or none. This presents that as named parameters
+    ``"<position>/<key>"`` so that :func:`inference.optimize.fit` (optax,
+    checkpoints, resume) runs it unchanged; :meth:`unflatten` gives the list back.
+    """
+
+    def __init__(self, template, transform=None) -> None:
+        if not isinstance(template, (list, tuple)) or not all(
+            isinstance(d, Mapping) for d in template
+        ):
+            raise TypeError(
+                "Jaxley-style parameters are a list of dicts as get_parameters() returns, "
+                f"got {type(template).__name__}."
+            )
+        if transform is not None and not (
+            hasattr(transform, "forward") and hasattr(transform, "inverse")
+        ):
+            raise TypeError(
+                f"{type(transform).__name__} is not a parameter transform: it needs forward "
+                "and inverse (e.g. jx.ParamTransform([{'HH_gNa': SigmoidTransform(0, 1)}]))."
+            )
+        self.layout = tuple(tuple(d) for d in template)
+        self.transform = transform
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f"{i}/{key}" for i, keys in enumerate(self.layout) for key in keys)
+
+    def flatten(self, params) -> dict[str, Any]:
+        """The list of dicts as ``{"<position>/<key>": value}``."""
+        if len(params) != len(self.layout):
+            raise ValueError(
+                f"expected {len(self.layout)} parameter dicts (as get_parameters() "
+                f"returned), got {len(params)}."
+            )
+        out = {}
+        for i, (keys, d) in enumerate(zip(self.layout, params)):
+            if tuple(d) != keys:
+                raise ValueError(f"parameter dict {i} has keys {list(d)}, expected {list(keys)}.")
+            out.update({f"{i}/{key}": d[key] for key in keys})
+        return out
+
+    def unflatten(self, values: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Named values back to the list of dicts."""
+        return [{key: values[f"{i}/{key}"] for key in keys} for i, keys in enumerate(self.layout)]
+
+    def to_unconstrained(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        if self.transform is None:
+            return dict(params)
+        return self.flatten(self.transform.inverse(self.unflatten(params)))
+
+    def from_unconstrained(self, u: Mapping[str, Any]) -> dict[str, Any]:
+        if self.transform is None:
+            return dict(u)
+        return self.flatten(self.transform.forward(self.unflatten(u)))
+
+    def log_det_jac(self, u: Mapping[str, Any]) -> Array:
+        if self.transform is None:
+            return jnp.zeros(())
+        if not hasattr(self.transform, "log_det_jacobian"):
+            raise TypeError(
+                f"{type(self.transform).__name__} has no log_det_jacobian; densities in "
+                "its unconstrained space need one."
+            )
+        return self.transform.log_det_jacobian(self.unflatten(u))

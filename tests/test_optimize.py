@@ -247,3 +247,47 @@ def test_smoke_fit_hh_sodium_conductance():
     )
     assert abs(float(res.params["gNa"]) - 0.12) < 5e-3
     assert spike_count(simulate(res.params)) == spike_count(v_obs) >= 1
+
+
+def test_fit_takes_jaxleys_get_parameters_and_param_transform_pattern():
+    """A Jaxley user's fitting script: ``get_parameters()`` + ``jx.ParamTransform``."""
+    import sim as jx
+    from sim.channels import HH
+    from sim.optimize.transforms import SigmoidTransform
+
+    def cell_with(g_na, g_k):
+        cell = jx.Compartment()
+        cell.insert(HH())
+        cell.set("HH_gNa", g_na)
+        cell.set("HH_gK", g_k)
+        cell.record("v", verbose=False)
+        cell.stimulate(jx.step_current(1.0, 6.0, 0.05, 0.025, 8.0), verbose=False)
+        return cell
+
+    v_obs = jx.integrate(cell_with(0.12, 0.036), delta_t=0.025)
+    cell = cell_with(0.09, 0.05)
+    cell.make_trainable("HH_gNa")
+    cell.make_trainable("HH_gK")
+    params = cell.get_parameters()
+    tf = jx.ParamTransform(
+        [{"HH_gNa": SigmoidTransform(0.0, 0.5)}, {"HH_gK": SigmoidTransform(0.0, 0.2)}]
+    )
+
+    def loss(p):
+        v = jx.integrate(cell, params=p, delta_t=0.025)
+        return jnp.mean((v - v_obs) ** 2)
+
+    result = fit(loss, params, tf, num_steps=150, learning_rate=0.2, progress=False)
+    assert isinstance(result.params, list) and list(result.params[0]) == ["HH_gNa"]
+    g_na = float(np.asarray(result.params[0]["HH_gNa"]).ravel()[0])
+    g_k = float(np.asarray(result.params[1]["HH_gK"]).ravel()[0])
+    assert abs(g_na / 0.12 - 1) < 0.02 and abs(g_k / 0.036 - 1) < 0.02, (g_na, g_k)
+    assert result.best_loss < 1e-3 * float(loss(params))
+    # the optimiser ran in the transform's unconstrained space
+    np.testing.assert_allclose(
+        np.asarray(result.unconstrained[0]["HH_gNa"]),
+        np.asarray(tf.inverse(result.params)[0]["HH_gNa"]),
+        rtol=1e-9,
+    )
+    with pytest.raises(ValueError, match="structure of the transforms|parameter dict 0"):
+        fit(loss, [{"HH_gK": params[1]["HH_gK"]}, params[1]], tf, num_steps=1, progress=False)

@@ -653,12 +653,22 @@ def test_readme_example_shape_comment_is_right():
     assert f"# {tuple(shape)} voltages in mV" in text, shape
 
 
-def test_building_a_branch_of_1e5_compartments_is_fast():
-    start = time.perf_counter()
-    branch = jx.Branch(jx.Compartment(), ncomp=100_000)
-    branch.compiled()
-    assert time.perf_counter() - start < 5.0
-    assert len(branch.nodes) == 100_000
+def test_building_a_branch_scales_linearly_in_compartments():
+    """Was quadratic (1e4: 9 s, 1e5: 97 s). A ratio measured side by side, not a time
+    (the machine is shared): 10x the compartments must cost well under 30x (1e5
+    builds in about 0.7 s on the 2-core box when it is quiet)."""
+
+    def build_time(n: int) -> float:
+        start = time.perf_counter()
+        branch = jx.Branch(jx.Compartment(), ncomp=n)
+        branch.compiled()
+        assert len(branch.nodes) == n
+        return time.perf_counter() - start
+
+    build_time(1_000)  # warm-up (imports, caches)
+    small = min(build_time(10_000) for _ in range(2))
+    large = build_time(100_000)
+    assert large < 30 * small, (small, large)
 
 
 def test_float32_mode_warns_once(tmp_path):
