@@ -22,7 +22,14 @@ import numpy as np
 from datasets.nwb import list_nwb_sweeps, load_nwb, write_nwb
 from datasets.recording import Recording
 
-__all__ = ["allen_sweeps", "list_nwb_sweeps", "load_npz", "load_nwb", "write_nwb"]
+__all__ = [
+    "allen_sweeps",
+    "list_nwb_sweeps",
+    "load_npz",
+    "load_nwb",
+    "load_recording",
+    "write_nwb",
+]
 
 REQUIRED_KEYS = ("v_mV", "i_nA", "dt_ms")
 _HIDDEN_PREFIX = "hidden__"
@@ -180,3 +187,22 @@ def _named(path: Path, err: Exception) -> Exception:
     kind = err.__class__ if isinstance(err, (TypeError, ValueError)) else ValueError
     text = str(err)
     return kind(text if str(path) in text else f"{path}: {text or type(err).__name__}")
+
+
+def load_recording(
+    path: str | Path, sweep: int | str | None = None, *, stimulus: str | None = None
+) -> Recording:
+    """Read a recording file, choosing the reader by suffix.
+
+    ``.nwb`` files go to :func:`load_nwb` (with `sweep` and `stimulus`), anything else
+    to :func:`load_npz`, which holds one sweep, so `sweep`/`stimulus` must be None.
+    Units are those of :class:`Recording`: mV, nA, ms.
+    """
+    if Path(path).suffix.lower() == ".nwb":
+        return load_nwb(path, sweep, stimulus=stimulus)
+    if sweep is not None or stimulus is not None:
+        raise TypeError(
+            f"{path}: sweep=/stimulus= select a sweep of an NWB file; an npz file holds "
+            "one sweep, so leave them None."
+        )
+    return load_npz(path)
