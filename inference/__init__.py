@@ -8,7 +8,8 @@
 * posteriors: :func:`find_map`, :func:`laplace`, :func:`run_nuts`, :func:`run_svi`,
   :func:`tempered_smc`, :func:`run_sbc`; optax fitting: :func:`fit`, :func:`fit_multistart`;
 * parameter spaces: :class:`ParamTransform`, :func:`bijector_for_bounds`;
-* results: :func:`to_inference_data`, :func:`summarize`, :func:`save_results`.
+* results: :func:`to_inference_data`, :func:`summarize`, :func:`save_results`,
+  :func:`nuts_efficiency` (leapfrog steps per draw, gradients per effective sample).
 
 Submodules are imported on first use of a name, so ``import inference`` stays cheap.
 """
@@ -49,6 +50,7 @@ _NAMES = {
     "to_inference_data": "inference.diagnostics",
     "summarize": "inference.diagnostics",
     "save_results": "inference.diagnostics",
+    "nuts_efficiency": "inference.efficiency",
 }
 
 __all__ = sorted(_NAMES)
