@@ -22,6 +22,17 @@ Outputs in ``--out``: ``states.npz`` with ``names`` (D,), ``mean`` and ``std`` (
 state has no ground truth); ``states.png`` (each state's mean ± 2 std, with the
 truth when known).
 
+``--model swc:PATH`` reads a morphology (``--ncomp`` per branch, default 4), inserts HH
+everywhere and stimulates/records compartment 0 of branch 0; ``--filter auto`` (the
+default) uses the dense EKF up to 400 states and the block-diagonal EKF above
+(``ekf_block``/``ekf_diag``/``iekf`` can be chosen; ``--smoother`` needs ekf/ukf).
+
+Initial state: std ``--v0-std`` (5 mV) for ``v`` and ``|dg_inf/dv| * 5 mV`` for each
+gate (:func:`initial_std_rule`): the true resting state is not known. With the old
+fixed 0.1 mV / 1e-3 a recording starting at -65 mV filtered by a model started at
+-70 mV had h/n coverage ~0.68. ``states.npz`` also holds ``nis`` and ``nis_mean``; a
+UserWarning is raised when the mean NIS leaves its 99% chi-square range.
+
 Default process noise (std per SSM step, ``--process-std`` overrides per kind):
 ``v = 0.5 mV``, ``HH_m = HH_h = HH_n = 1e-5``. Synthetic data have no process noise,
 so Q only has to absorb the EKF's linearisation error. Tuned on
@@ -49,8 +60,12 @@ from inference.checkpoint import atomic_path
 
 DEFAULT_PROCESS_STD = {"v": 0.5, "HH_m": 1e-5, "HH_h": 1e-5, "HH_n": 1e-5}
 DEFAULT_OBS_STD = 1.0
-FILTERS = ("ekf", "ukf")
-MODELS = ("hh",)
+DEFAULT_V0_STD = 5.0
+GATE_INITIAL_STD_RANGE = (1e-3, 0.5)
+FILTERS = ("auto", "ekf", "ukf", "iekf", "ekf_block", "ekf_diag")
+SMOOTHABLE = ("ekf", "ukf")
+MODELS = ("hh", "swc:PATH")
+DEFAULT_NCOMP = 4
 TRUTH_ALIASES = {"v": "v_clean_mV"}
 
 
@@ -68,6 +83,56 @@ def build_hh_model(params: dict[str, float] | None = None, v0: float | None = No
         cell.set("v", v0)
     cell.init_states()
     return cell
+
+
+def parse_model(text: str) -> tuple[str, Path | None]:
+    """``"hh"`` -> ``("hh", None)``; ``"swc:PATH"`` -> ``("swc", PATH)`` (ValueError else)."""
+    if text == "hh":
+        return "hh", None
+    kind, sep, path = text.partition(":")
+    if kind != "swc" or not sep or not path:
+        raise ValueError(f"unknown --model {text!r}; choose one of {list(MODELS)}.")
+    if not Path(path).is_file():
+        raise ValueError(f"--model {text}: no such SWC file {path!r}.")
+    return "swc", Path(path)
+
+
+def build_model(model: str = "hh", params=None, v0=None, ncomp: int = DEFAULT_NCOMP):
+    """The cell of `model` (``"hh"`` or ``"swc:PATH"``) with HH everywhere, `params`
+    set, at rest at `v0` (mV); ``swc`` cells have `ncomp` compartments per branch.
+    Soma = compartment 0 (stimulated and recorded by :func:`estimate`)."""
+    kind, path = parse_model(model)
+    if kind == "hh":
+        return build_hh_model(params, v0)
+    import sim as jx
+    from sim.channels import HH
+
+    cell = jx.read_swc(str(path), ncomp=ncomp)
+    cell.insert(HH())
+    for key, value in (params or {}).items():
+        cell.set(key, value)
+    if v0 is not None:
+        cell.set("v", v0)
+    cell.init_states()
+    return cell
+
+
+def initial_std_rule(params=None, v0=None, v0_std: float = DEFAULT_V0_STD) -> dict[str, float]:
+    """Initial-state std per kind: ``v0_std`` (mV) for ``v``; for each gate the change of
+    its steady state over ``v0 ± v0_std``, ``|dg_inf/dv| * v0_std`` (finite difference at
+    the model's ``v0``), clipped to ``GATE_INITIAL_STD_RANGE``.
+
+    The model starts at rest at ``v0`` (default -70 mV); the recording's true initial
+    state is unknown, so the prior of the initial state must cover a resting potential
+    a few mV off and the gates that go with it."""
+    lo, hi = GATE_INITIAL_STD_RANGE
+    base = -70.0 if v0 is None else float(v0)
+    cells = [build_hh_model(params, base + dv) for dv in (-0.5, 0.5)]
+    out = {"v": float(v0_std)}
+    for key in ("HH_m", "HH_h", "HH_n"):
+        slope = float(cells[1].nodes[key].iloc[0] - cells[0].nodes[key].iloc[0])
+        out[key] = float(np.clip(abs(slope) * v0_std, lo, hi))
+    return out
 
 
 def parse_pairs(text: str | None, option: str, *, nonnegative: bool = True) -> dict[str, float]:
@@ -94,11 +159,14 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--data", type=Path, help="recording .npz (default: embedded_example())")
+    p.add_argument("--data", type=Path, help="recording .npz (default: hh_compartment())")
     p.add_argument("--model", default="hh", help=f"one of {MODELS} (default hh)")
-    p.add_argument("--filter", default="ekf", help=f"one of {FILTERS} (default ekf)")
+    p.add_argument("--ncomp", type=int, default=DEFAULT_NCOMP, help="swc: comps per branch")
+    p.add_argument("--filter", default="auto", help=f"one of {FILTERS} (default auto)")
+    p.add_argument("--radius", type=int, default=2, help="block filters: colouring radius")
+    p.add_argument("--iters", type=int, default=3, help="iekf: Gauss-Newton iterations")
     p.add_argument("--out", type=Path, required=True, help="output folder")
-    p.add_argument("--smoother", action="store_true", help="RTS-smoothed instead of filtered")
+    p.add_argument("--smoother", action="store_true", help="RTS-smoothed (ekf/ukf only)")
     p.add_argument("--obs-std", type=float, default=DEFAULT_OBS_STD, help="mV (default 1.0)")
     p.add_argument(
         "--process-std",
@@ -106,6 +174,13 @@ def _parser() -> argparse.ArgumentParser:
         help="per-kind process std per step, e.g. v=0.5,HH_m=1e-5 (overrides the defaults "
         f"{DEFAULT_PROCESS_STD})",
     )
+    p.add_argument(
+        "--v0-std",
+        type=float,
+        default=DEFAULT_V0_STD,
+        help="initial-state uncertainty (mV) of the resting potential (initial_std_rule)",
+    )
+    p.add_argument("--initial-std", default="", help="per-kind initial std, overrides the rule")
     p.add_argument(
         "--params",
         default="",
@@ -116,17 +191,31 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _validate(parser: argparse.ArgumentParser, args) -> dict[str, float]:
-    if args.model not in MODELS:
-        parser.error(f"unknown --model {args.model!r}; choose one of {list(MODELS)}.")
-    if args.filter not in FILTERS:
-        parser.error(f"unknown --filter {args.filter!r}; choose one of {list(FILTERS)}.")
-    if args.data is not None and not args.data.is_file():
-        parser.error(f"--data {args.data}: no such file.")
+def _check_numbers(parser, args) -> None:
     if not (math.isfinite(args.obs_std) and args.obs_std > 0):
         parser.error(f"--obs-std must be a positive number of mV, got {args.obs_std}.")
+    if not (math.isfinite(args.v0_std) and args.v0_std > 0):
+        parser.error(f"--v0-std must be a positive number of mV, got {args.v0_std}.")
+    if args.ncomp < 1 or args.radius < 1 or args.iters < 1:
+        parser.error("--ncomp, --radius and --iters must be positive integers.")
+    if args.filter not in FILTERS:
+        parser.error(f"unknown --filter {args.filter!r}; choose one of {list(FILTERS)}.")
+    if args.smoother and args.filter not in (*SMOOTHABLE, "auto"):
+        parser.error(f"--smoother needs --filter ekf or ukf, not {args.filter!r}.")
+
+
+def _validate(parser: argparse.ArgumentParser, args) -> tuple[dict, dict]:
+    """Check every flag before any work; returns (process_std, initial_std overrides)."""
+    try:
+        parse_model(args.model)
+    except ValueError as err:
+        parser.error(str(err))
+    _check_numbers(parser, args)
+    if args.data is not None and not args.data.is_file():
+        parser.error(f"--data {args.data}: no such file.")
     try:
         overrides = parse_pairs(args.process_std, "--process-std")
+        initial = parse_pairs(args.initial_std, "--initial-std")
         if args.params.strip() != "truth":
             parse_pairs(args.params, "--params")
     except ValueError as err:
@@ -137,13 +226,14 @@ def _validate(parser: argparse.ArgumentParser, args) -> dict[str, float]:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         parser.error(f"--out {args.out}: cannot create the folder ({err}).")
-    unknown = sorted(set(overrides) - set(DEFAULT_PROCESS_STD))
-    if unknown:
-        parser.error(
-            f"--process-std: unknown state kind(s) {unknown} for --model {args.model}; "
-            f"the kinds are {sorted(DEFAULT_PROCESS_STD)}."
-        )
-    return {**DEFAULT_PROCESS_STD, **overrides}
+    for flag, table in (("--process-std", overrides), ("--initial-std", initial)):
+        unknown = sorted(set(table) - set(DEFAULT_PROCESS_STD))
+        if unknown:
+            parser.error(
+                f"{flag}: unknown state kind(s) {unknown} for --model {args.model}; "
+                f"the kinds are {sorted(DEFAULT_PROCESS_STD)}."
+            )
+    return {**DEFAULT_PROCESS_STD, **overrides}, initial
 
 
 def _load(path: Path | None):
@@ -168,51 +258,81 @@ def estimate(
     rec,
     *,
     model="hh",
-    method="ekf",
+    method="auto",
     smoother=False,
     obs_std=1.0,
     process_std=None,
+    initial_std=None,
     params=None,
     v0=None,
+    v0_std=DEFAULT_V0_STD,
+    ncomp=DEFAULT_NCOMP,
+    radius=2,
+    num_iter=3,
 ) -> dict:
-    """Filtered (or smoothed) state means/stds of `rec`; returns the arrays of states.npz."""
+    """Filtered (or smoothed) state means/stds of `rec`; returns the arrays of states.npz.
+
+    `initial_std` (per kind) overrides :func:`initial_std_rule` (``v0_std`` mV);
+    `method` ``"auto"`` is the dense EKF for small models and the block-diagonal EKF
+    above ``inference.ssm.DENSE_MAX_DIM`` states. Adds ``nis`` (T,) and, with a
+    consistency warning when the mean NIS is off (:mod:`inference.consistency`).
+    """
     import jax.numpy as jnp
 
+    from inference.consistency import check_nis, nis_of
     from inference.ssm import NeuronSSM, NoiseModel
 
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; choose one of {list(MODELS)}.")
-    cell = build_hh_model(params, v0)
-    cell.record("v", verbose=False)
-    cell.stimulate(np.asarray(rec.i_nA[:-1]), verbose=False)
+    cell = build_model(model, params, v0, ncomp)
+    soma = cell if model == "hh" else cell.branch(0).comp(0)
+    soma.record("v", verbose=False)
+    soma.stimulate(np.asarray(rec.i_nA[:-1]), verbose=False)
     ssm = NeuronSSM(cell, delta_t=rec.dt_ms)
-    noise = NoiseModel(process_std=dict(process_std or DEFAULT_PROCESS_STD), obs_std=obs_std)
+    method = ssm.resolve_method(method)
+    if smoother and method not in SMOOTHABLE:
+        raise ValueError(f"smoothing needs the ekf or ukf, not {method!r}.")
+    p0 = {**initial_std_rule(params, v0, v0_std), **dict(initial_std or {})}
+    noise = NoiseModel(
+        process_std=dict(process_std or DEFAULT_PROCESS_STD), obs_std=obs_std, initial_std=p0
+    )
     y = jnp.asarray(rec.v_mV)
     if smoother:
         post = ssm.smoother(y, noise, method=method)
-        mean, cov = post.smoothed_means, post.smoothed_covariances
+        mean, std = post.smoothed_means, _diag_std(post.smoothed_covariances)
+        nis = nis_of(ssm, y, noise, ssm.filter(y, noise, method=method))
     else:
-        post = ssm.filter(
-            y, noise, method=method, output_fields=["filtered_means", "filtered_covariances"]
-        )
-        mean, cov = post.filtered_means, post.filtered_covariances
-    var = np.asarray(jnp.diagonal(cov, axis1=1, axis2=2))
+        post = ssm.filter(y, noise, method=method, radius=radius, num_iter=num_iter)
+        mean, std = post.filtered_means, _std_of(post)
+        nis = nis_of(ssm, y, noise, post)
     single = bool(np.all(ssm.state_comps == 0))
     names = list(ssm.state_kinds) if single else ssm.state_names
+    consistency = check_nis(np.asarray(nis), len(ssm.emission_index), warn=True)
     out = {
         "names": np.array(names),
         "mean": np.asarray(mean),
-        "std": np.sqrt(np.clip(var, 0.0, None)),
+        "std": np.asarray(std),
         "t_ms": np.asarray(rec.t_ms),
         "v_obs_mV": np.asarray(rec.v_mV),
         "log_likelihood": np.float64(post.marginal_loglik),
         "kind": np.array("smoothed" if smoother else "filtered"),
         "filter": np.array(method),
+        "nis": np.asarray(nis),
+        "nis_mean": np.float64(consistency["mean"]),
     }
     truth = _truth(rec, names)
     if truth is not None:
         out["truth"] = truth
     return out
+
+
+def _diag_std(cov):
+    var = np.asarray(cov).diagonal(axis1=1, axis2=2)
+    return np.sqrt(np.clip(var, 0.0, None))
+
+
+def _std_of(post):
+    """Marginal stds (T, D) of a dynamax posterior or a KalmanResult."""
+    stds = getattr(post, "filtered_stds", None)
+    return np.asarray(stds) if stds is not None else _diag_std(post.filtered_covariances)
 
 
 def _truth(rec, names) -> np.ndarray | None:
@@ -256,7 +376,7 @@ def plot_states(result: dict, path: Path) -> Path:
     )
     for j, name in enumerate(names):
         ax, mu, sd = axes[j, 0], result["mean"][:, j], result["std"][:, j]
-        if str(name) == "v":
+        if str(name) in ("v", "v[0]"):
             ax.plot(t, result["v_obs_mV"], ".", ms=1.5, color="0.6", label="observed")
         ax.fill_between(t, mu - 2 * sd, mu + 2 * sd, color="C0", alpha=0.3, label="± 2 std")
         ax.plot(t, mu, color="C0", lw=1, label=str(result["kind"]))
@@ -279,55 +399,84 @@ def plot_states(result: dict, path: Path) -> Path:
     return path
 
 
-def main(argv: list[str] | None = None) -> dict:
-    """Run the CLI; returns ``{"states": path, "plot": path|None, "summary": {...}}``."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    process_std = _validate(parser, args)
-
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
+def _prepare(parser, args):
+    """Load the data and check the model parameters (before the filter runs)."""
     try:
         rec = _load(args.data)
     except (ValueError, TypeError) as err:
         parser.error(f"--data: {err}")
     try:
         params = _model_params(args.params, rec)
-        build_hh_model(params, args.v0)  # unknown or invalid parameters fail here
+        build_model(args.model, params, args.v0, args.ncomp)  # invalid parameters fail here
     except ValueError as err:
         parser.error(str(err))
+    return rec, params
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the CLI; returns ``{"states": path, "plot": path|None, "summary": {...}}``."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    process_std, initial_std = _validate(parser, args)
+
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    rec, params = _prepare(parser, args)
     source = args.data or "hh_compartment()"
     print(f"loaded {source}: {len(rec)} samples, dt = {rec.dt_ms:g} ms", flush=True)
     what = "smoother" if args.smoother else "filter"
     print(
-        f"running {args.filter.upper()} {what} (model {args.model}, params "
+        f"running {args.filter} {what} (model {args.model}, params "
         f"{params or 'defaults'}, obs std {args.obs_std:g} mV, process std {process_std}) ...",
         flush=True,
     )
     start = time.perf_counter()
-    result = estimate(
-        rec,
-        model=args.model,
-        method=args.filter,
-        smoother=args.smoother,
-        obs_std=args.obs_std,
-        process_std=process_std,
-        params=params,
-        v0=args.v0,
-    )
+    try:
+        result = estimate(
+            rec,
+            model=args.model,
+            method=args.filter,
+            smoother=args.smoother,
+            obs_std=args.obs_std,
+            process_std=process_std,
+            initial_std=initial_std,
+            params=params,
+            v0=args.v0,
+            v0_std=args.v0_std,
+            ncomp=args.ncomp,
+            radius=args.radius,
+            num_iter=args.iters,
+        )
+    except ValueError as err:  # e.g. --smoother with a large cell (auto = ekf_block)
+        parser.error(str(err))
     elapsed = time.perf_counter() - start
-    args.out.mkdir(parents=True, exist_ok=True)
     states = args.out / "states.npz"
     with atomic_path(states) as tmp:
         np.savez(tmp, **result)
-    plot = None if args.no_plot else plot_states(result, args.out / "states.png")
+    plot = None
+    if not args.no_plot:
+        plot = plot_states(_plottable(result), args.out / "states.png")
     summary = summarize(result)
-    print(f"done in {elapsed:.1f} s; log-likelihood {float(result['log_likelihood']):.2f}")
-    for name, row in summary.items():
+    ll, nis = float(result["log_likelihood"]), float(result["nis_mean"])
+    print(f"done in {elapsed:.1f} s ({result['filter']}); log-likelihood {ll:.2f}; NIS {nis:.3g}")
+    for name, row in list(summary.items())[:12]:
         print(f"  {name:>6}: " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()))
     print(f"wrote {states}" + (f" and {plot}" if plot else ""), flush=True)
     return {"states": states, "plot": plot, "summary": summary}
+
+
+def _plottable(result: dict, max_rows: int = 8) -> dict:
+    """The soma states only (first compartment) for cells with many states."""
+    names = [str(n) for n in result["names"]]
+    if len(names) <= max_rows:
+        return result
+    keep = [j for j, n in enumerate(names) if n.endswith("[0]")][:max_rows]
+    out = dict(result)
+    for key in ("names", "mean", "std", "truth"):
+        if key in out:
+            out[key] = out[key][keep] if key == "names" else out[key][:, keep]
+    return out
 
 
 if __name__ == "__main__":

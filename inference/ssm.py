@@ -11,6 +11,19 @@ dynamax applies the input of time ``t + 1`` when predicting state ``t + 1``; the
 simulator applies stimulus sample ``t`` during the step ``t -> t + 1``. The input
 sequence is therefore the stimulus shifted by one sample (:meth:`NeuronSSM.inputs`).
 
+Filters (``NeuronSSM.filter(method=...)``):
+
+* ``"ekf"`` / ``"ukf"``: dynamax's dense EKF / UKF (returns dynamax's posterior);
+* ``"iekf"``: dense iterated EKF, ``num_iter`` Gauss-Newton iterations per update
+  (:mod:`inference.dense_ekf`);
+* ``"ekf_block"`` / ``"ekf_diag"``: block-diagonal (per compartment) / diagonal
+  covariance EKFs for large cells, propagated with coloured JVPs of the step
+  (:mod:`inference.block_ekf`). ``"auto"`` picks ``"ekf"`` up to
+  ``DENSE_MAX_DIM`` states and ``"ekf_block"`` above.
+
+The last three return :class:`inference.block_ekf.KalmanResult` (with the NIS per
+step, see :mod:`inference.consistency`).
+
 Filtering should run in float64 (``jax.config.update("jax_enable_x64", True)``):
 covariances of stiff neuron models lose positive definiteness in float32.
 """
@@ -32,6 +45,8 @@ from dynamax.nonlinear_gaussian_ssm import (
     unscented_kalman_smoother,
 )
 
+from inference.block_ekf import BlockLayout, KalmanResult, block_ekf
+from inference.dense_ekf import dense_ekf
 from sim.integrate import build_init_and_step_fn
 from sim.utils.dynamics import build_dynamic_state_utils
 
@@ -40,6 +55,10 @@ DEFAULT_GATE_STD = 1e-4
 DEFAULT_INITIAL_STD = {"v": 1e-1}
 DEFAULT_GATE_INITIAL_STD = 1e-3
 COV_JITTER = 1e-12
+DYNAMAX_METHODS = ("ekf", "ukf")
+OWN_METHODS = ("iekf", "ekf_block", "ekf_diag")
+FILTER_METHODS = (*DYNAMAX_METHODS, *OWN_METHODS, "auto")
+DENSE_MAX_DIM = 400
 FILTER_FIELDS = [
     "filtered_means",
     "filtered_covariances",
@@ -102,6 +121,8 @@ class NeuronSSM:
         self._layout(module)
         self.stim_inds = np.asarray(compiled.external_inds.get("i", np.zeros(0, np.int64)))
         self.stimulus = np.asarray(compiled.externals.get("i", np.zeros((0, 0))))
+        self._layouts: dict = {}
+        self._jitted: dict = {}
 
     # ------------------------------------------------------------------ layout
     def _layout(self, module) -> None:
@@ -190,11 +211,16 @@ class NeuronSSM:
                 out = jnp.where(jnp.asarray(mask), jnp.asarray(std, out.dtype), out)
         return out
 
+    def noise_stds(self, noise: NoiseModel) -> tuple[jax.Array, jax.Array]:
+        """Per-state ``(D,)`` process std (per step) and initial std of `noise`."""
+        q = self._per_state(noise.process_std, DEFAULT_PROCESS_STD, noise.default_process_std)
+        p0 = self._per_state(noise.initial_std, DEFAULT_INITIAL_STD, noise.default_initial_std)
+        return q, p0
+
     def params(self, noise: NoiseModel, params=None, param_state=None) -> ParamsNLGSSM:
         """dynamax parameters for given simulator parameters and noise."""
         z0, all_params = self.initial_state(params, param_state)
-        q = self._per_state(noise.process_std, DEFAULT_PROCESS_STD, noise.default_process_std)
-        p0 = self._per_state(noise.initial_std, DEFAULT_INITIAL_STD, noise.default_initial_std)
+        q, p0 = self.noise_stds(noise)
         n_obs = len(self.emission_index)
         r = jnp.broadcast_to(jnp.asarray(noise.obs_std, z0.dtype) ** 2, (n_obs,))
         return ParamsNLGSSM(
@@ -220,7 +246,7 @@ class NeuronSSM:
 
     def _prepare(self, emissions, noise, method, stimulus, params, param_state):
         """Validated emissions, dynamax parameters and the input sequence."""
-        if method not in ("ekf", "ukf"):
+        if method not in DYNAMAX_METHODS:
             raise ValueError(f"Unknown filter/smoother {method!r}; use 'ekf' or 'ukf'.")
         y = self._check_emissions(emissions)
         return y, self.params(noise, params, param_state), self.inputs(stimulus, y.shape[0])
@@ -236,12 +262,26 @@ class NeuronSSM:
         param_state=None,
         ukf: UKFHyperParams | None = None,
         output_fields: list[str] | None = None,
+        num_iter: int = 3,
+        radius: int | None = 2,
+        store_blocks: bool = False,
     ):
-        """Filtered posterior (dynamax ``PosteriorGSSMFiltered``, with ``marginal_loglik``).
+        """Filter `emissions` ``(T, n_obs)`` (mV) under `noise`.
 
-        ``output_fields`` limits what is stored per time step (default: filtered and
-        predicted means and covariances); ``[]`` keeps memory O(1) in T.
+        ``method``: see the module docstring. ``"ekf"``/``"ukf"`` return dynamax's
+        ``PosteriorGSSMFiltered`` (``output_fields`` limits what is stored per time
+        step; ``[]`` keeps memory O(1) in T); the others a
+        :class:`~inference.block_ekf.KalmanResult` (``output_fields`` ignored).
+        ``num_iter``: Gauss-Newton iterations of ``"iekf"``. ``radius``: colouring
+        radius (tree hops) of the block filters, None = exact (one colour per
+        compartment). ``store_blocks``: keep the ``(T, N, k, k)`` blocks.
         """
+        method = self.resolve_method(method)
+        if method in OWN_METHODS:
+            return self._own_filter(
+                emissions, noise, method, stimulus, params, param_state,
+                num_iter=num_iter, radius=radius, store_blocks=store_blocks,
+            )  # fmt: skip
         y, ssm, u = self._prepare(emissions, noise, method, stimulus, params, param_state)
         fields = FILTER_FIELDS if output_fields is None else list(output_fields)
         if method == "ekf":
@@ -249,6 +289,56 @@ class NeuronSSM:
         return unscented_kalman_filter(
             ssm, y, ukf or UKFHyperParams(), inputs=u, output_fields=fields
         )
+
+    def resolve_method(self, method: str) -> str:
+        """Validate a filter name; ``"auto"`` -> ``"ekf"`` or ``"ekf_block"`` by size."""
+        if method not in FILTER_METHODS:
+            raise ValueError(f"Unknown filter {method!r}; choose one of {list(FILTER_METHODS)}.")
+        if method == "auto":
+            return "ekf" if self.state_dim <= DENSE_MAX_DIM else "ekf_block"
+        return method
+
+    def layout(self, radius: int | None = 2) -> BlockLayout:
+        """Per-compartment blocks and tree colouring (cached per `radius`)."""
+        if radius not in self._layouts:
+            self._layouts[radius] = BlockLayout.of(self, radius)
+        return self._layouts[radius]
+
+    def _own_filter(self, emissions, noise, method, stimulus, params, param_state, **opts):
+        """Run a filter of :mod:`inference.block_ekf` / :mod:`inference.dense_ekf` (jitted)."""
+        y = self._check_emissions(emissions)
+        u = self.inputs(stimulus, y.shape[0])
+        z0, all_params = self.initial_state(params, param_state)
+        q, p0 = self.noise_stds(noise)
+        r = jnp.broadcast_to(jnp.asarray(noise.obs_std, z0.dtype), (y.shape[1],))
+        key = (method, opts["num_iter"] if method == "iekf" else None)
+        if method != "iekf":
+            key = (method, opts["radius"], bool(opts["store_blocks"]))
+        if key not in self._jitted:
+            self._jitted[key] = jax.jit(self._filter_fn(method, **opts))
+        return self._jitted[key](all_params, z0, p0, q, r, y, u)
+
+    def _filter_fn(self, method, *, num_iter, radius, store_blocks):
+        if method == "iekf":
+
+            def run(all_params, z0, p0, q, r, y, u) -> KalmanResult:
+                f = self.dynamics_fn(all_params)
+                p_0, q_m = jnp.diag(p0**2 + COV_JITTER), jnp.diag(q**2 + COV_JITTER)
+                return dense_ekf(
+                    f, self.emission_fn, z0, p_0, q_m, jnp.diag(r**2), y, u, num_iter=num_iter
+                )
+
+            return run
+        layout = self.layout(radius)
+
+        def run(all_params, z0, p0, q, r, y, u) -> KalmanResult:
+            f = self.dynamics_fn(all_params)
+            return block_ekf(
+                f, z0, p0, q, r, y, u, layout,
+                diagonal=method == "ekf_diag", store_blocks=store_blocks,
+            )  # fmt: skip
+
+        return run
 
     def smoother(
         self,

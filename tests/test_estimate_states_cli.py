@@ -81,3 +81,19 @@ def test_parse_pairs():
         parse_pairs("v0.5", "--x")
     with pytest.raises(ValueError, match=">= 0"):
         parse_pairs("v=-1", "--x")
+
+
+def test_cli_swc_model_uses_the_block_filter(tmp_path):
+    from pathlib import Path
+
+    swc = Path(__file__).parents[2] / "shared/data/morphologies/morph_3_types.swc"
+    rec = hh_compartment(t_max=5.0, i_delay=1.0, i_dur=3.0, i_amp=0.2)
+    path = rec.save_npz(tmp_path / "rec.npz")
+    res = main(["--data", str(path), "--model", f"swc:{swc}", "--ncomp", "1",
+                "--filter", "ekf_block", "--out", str(tmp_path / "o")])  # fmt: skip
+    with np.load(res["states"]) as data:
+        assert str(data["filter"]) == "ekf_block" and np.isfinite(data["mean"]).all()
+    with pytest.raises(SystemExit):
+        main(["--model", "swc:missing.swc", "--out", str(tmp_path / "o2")])
+    with pytest.raises(SystemExit):
+        main(["--filter", "ekf_block", "--smoother", "--out", str(tmp_path / "o3")])
