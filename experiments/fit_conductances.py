@@ -1,14 +1,25 @@
-"""Bayesian conductance fit of a single-compartment model to a current-clamp recording.
+"""Bayesian conductance fit of a single-compartment model to current-clamp recordings.
 
-    python -m experiments.fit_conductances [--data REC.npz] --model hh \\
-        --method nuts|svi|map [--likelihood gaussian|kalman] --out DIR [--resume]
+    python -m experiments.fit_conductances [--data REC.npz [--data REC2.npz ...]] \\
+        --model hh --method nuts|svi|map [--likelihood gaussian|kalman] --out DIR [--resume]
 
 Without ``--data`` it generates and fits the embedded synthetic example (HH
 compartment, truth gNa=0.1, gK=0.04, gLeak=4e-4 S/cm², 50 ms, 0.02 nA step from 5
-to 45 ms, σ = 1 mV). Writes ``DIR/posterior.nc`` (arviz InferenceData with
-posterior variables ``HH_gNa``, ``HH_gK``, ``HH_gLeak``), ``DIR/summary.csv``,
-``DIR/run.json`` and plots. ``--resume`` continues an interrupted run from its last
-checkpoint (``DIR/checkpoints``).
+to 45 ms, σ = 1 mV).
+
+Multi-sweep fits: ``--data`` given several times fits one cell to all the
+recordings at once (each with its own stimulus, which the npz carries): shared
+conductances with one prior each, one noise σ per sweep (``--obs-std`` for every
+sweep, or with ``--obs-std 0`` inferred per sweep as ``sigma_0``, ``sigma_1``, ...).
+``--synthetic-steps 0.01,0.02,0.03`` does the same with synthetic sweeps of the
+embedded example's cell, one current step (nA) each (sweep k: noise seed k, so a
+0.02 nA sweep 0 is the embedded example). Observed data, log-likelihood and
+posterior predictive are then ``v_obs_k`` / ``v_pred_k`` per sweep.
+
+Writes ``DIR/posterior.nc`` (arviz InferenceData with posterior variables
+``HH_gNa``, ``HH_gK``, ``HH_gLeak``), ``DIR/summary.csv``, ``DIR/run.json`` and plots.
+``--resume`` continues an interrupted run from its last checkpoint
+(``DIR/checkpoints``).
 
 Priors (``--model hh``), broad and documented: each conductance is LogNormal with
 median at the HH default (gNa 0.12, gK 0.036, gLeak 3e-4 S/cm²) and log-sd 0.7,
@@ -28,13 +39,13 @@ PRIOR_LOG_SD = 0.7
 HH_PRIOR_MEDIANS = {"HH_gNa": 0.12, "HH_gK": 0.036, "HH_gLeak": 3e-4}
 
 
-def build_hh_model(recording, *, likelihood: str, obs_std: float | None, process_std: dict):
-    """The `--model hh` BayesianModel for a recording (one default compartment with HH)."""
+def _hh_forward(recording):
+    """The `--model hh` ForwardModel of one recording: a default HH compartment, its stimulus."""
     import jax.numpy as jnp
     import numpyro.distributions as dist
 
     import sim as jx
-    from inference.model import BayesianModel, ForwardModel, KalmanSpec
+    from inference.model import ForwardModel
     from inference.priors import Param
     from sim.channels import HH
 
@@ -48,11 +59,58 @@ def build_hh_model(recording, *, likelihood: str, obs_std: float | None, process
         Param(key, dist.LogNormal(jnp.log(median), PRIOR_LOG_SD))
         for key, median in HH_PRIOR_MEDIANS.items()
     ]
-    forward = ForwardModel(cell, params, delta_t=recording.dt_ms)
-    noise = dist.HalfNormal(5.0) if obs_std is None else float(obs_std)
+    return ForwardModel(cell, params, delta_t=recording.dt_ms)
+
+
+def _noise(obs_std: float | None):
+    import numpyro.distributions as dist
+
+    return dist.HalfNormal(5.0) if obs_std is None else float(obs_std)
+
+
+def build_hh_model(recording, *, likelihood: str, obs_std: float | None, process_std: dict):
+    """The `--model hh` BayesianModel for a recording (one default compartment with HH)."""
+    from inference.model import BayesianModel, KalmanSpec
+
     return BayesianModel(
-        forward, obs_noise=noise, likelihood=likelihood, kalman=KalmanSpec(process_std=process_std)
+        _hh_forward(recording),
+        obs_noise=_noise(obs_std),
+        likelihood=likelihood,
+        kalman=KalmanSpec(process_std=process_std),
     )
+
+
+def build_hh_multisweep(recordings, *, likelihood: str, obs_std: float | None, process_std: dict):
+    """The `--model hh` MultiSweepModel: one cell, one sweep per recording (shared priors).
+
+    ``obs_std`` (mV) is every sweep's fixed σ; None infers one σ per sweep
+    (``sigma_k``, HalfNormal(5 mV) each).
+    """
+    from inference.model import KalmanSpec
+    from inference.multisweep import MultiSweepModel
+
+    return MultiSweepModel(
+        [_hh_forward(rec) for rec in recordings],
+        obs_noise=_noise(obs_std),
+        likelihood=likelihood,
+        kalman=KalmanSpec(process_std=process_std),
+    )
+
+
+def _parse_steps(text: str) -> list[float]:
+    """``"0.01,0.02"`` -> [0.01, 0.02] (nA); ValueError naming the bad item."""
+    out = []
+    for item in text.split(","):
+        try:
+            value = float(item)
+        except ValueError as err:
+            raise ValueError(
+                f"--synthetic-steps expects comma-separated amplitudes in nA, got {item!r}"
+            ) from err
+        if not np.isfinite(value) or abs(value) > 10.0:
+            raise ValueError(f"--synthetic-steps: {item!r} is not an amplitude in nA (|a| <= 10)")
+        out.append(value)
+    return out
 
 
 def _parse_process_std(text: str | None) -> dict:
@@ -91,13 +149,36 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
         parser.error(str(err))
     if args.out.exists() and not args.out.is_dir():
         parser.error(f"--out {args.out} exists and is not a folder")
-    if args.data is not None and not args.data.is_file():
-        parser.error(f"--data {args.data} does not exist or is not a file")
+    for path in args.data or []:
+        if not path.is_file():
+            parser.error(f"--data {path} does not exist or is not a file")
+    if args.synthetic_steps is not None:
+        if args.data:
+            parser.error("--synthetic-steps generates the data: it cannot be used with --data")
+        try:
+            args.synthetic_steps = _parse_steps(args.synthetic_steps)
+        except ValueError as err:
+            parser.error(str(err))
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", type=Path, help="recording (.npz: v_mV, i_nA, dt_ms, ...)")
+    p.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        metavar="REC.npz",
+        help="recording (.npz: v_mV, i_nA, dt_ms, ...); repeat it to fit several recordings "
+        "of one cell at once (shared conductances, one noise σ per sweep)",
+    )
+    p.add_argument(
+        "--synthetic-steps",
+        default=None,
+        metavar="AMPS",
+        help="without --data: fit synthetic sweeps of the embedded example's cell, one "
+        "current step per amplitude in nA (comma separated, e.g. 0.01,0.02,0.03; 5-45 ms "
+        "of 50 ms, σ 1 mV, noise seed k for sweep k)",
+    )
     p.add_argument("--model", default="hh", choices=["hh"])
     p.add_argument("--method", default="nuts", choices=["nuts", "svi", "map"])
     p.add_argument("--likelihood", default="gaussian", choices=["gaussian", "kalman"])
@@ -107,7 +188,12 @@ def parse_args(argv):
     p.add_argument("--samples", type=int, default=500)
     p.add_argument("--svi-steps", type=int, default=3000)
     p.add_argument("--map-steps", type=int, default=400)
-    p.add_argument("--obs-std", type=float, default=1.0, help="σ in mV; 0 = infer it")
+    p.add_argument(
+        "--obs-std",
+        type=float,
+        default=1.0,
+        help="σ in mV (of every sweep); 0 = infer it (one σ per sweep)",
+    )
     p.add_argument("--process-std", default=None, help="Kalman process noise, e.g. v=0.05")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
@@ -127,12 +213,39 @@ def load_recording(path: Path | None):
     return embedded_example() if path is None else load_npz(path)
 
 
+def synthetic_step(i_amp: float, seed: int):
+    """A sweep of the embedded example's cell and protocol with another step amplitude (nA)."""
+    from datasets import EMBEDDED_TRUTH, hh_compartment
+
+    return hh_compartment(
+        EMBEDDED_TRUTH, t_max=50.0, dt=0.025, i_amp=i_amp, i_delay=5.0, i_dur=40.0, seed=seed
+    )
+
+
+def load_recordings(args) -> list:
+    """The recordings to fit: ``--data`` files, ``--synthetic-steps`` or the embedded example."""
+    if args.synthetic_steps:
+        return [synthetic_step(a, k) for k, a in enumerate(args.synthetic_steps)]
+    if not args.data:
+        return [load_recording(None)]
+    return [load_recording(path) for path in args.data]
+
+
+def _data_fields(rec) -> dict:
+    return {"v_mV": np.asarray(rec.v_mV), "i_nA": np.asarray(rec.i_nA), "dt_ms": rec.dt_ms}
+
+
 def run_fingerprint(args, rec, model) -> dict:
-    """Everything that determines this run's result (compared on --resume)."""
+    """Everything that determines this run's result (compared on --resume).
+
+    `rec` is one recording, or a list of them (a multi-sweep fit: every sweep's data
+    is hashed, in order, so another set of sweeps is another run).
+    """
     from inference.checkpoint import fingerprint
 
+    data = [_data_fields(r) for r in rec] if isinstance(rec, (list, tuple)) else _data_fields(rec)
     return fingerprint(
-        data={"v_mV": np.asarray(rec.v_mV), "i_nA": np.asarray(rec.i_nA), "dt_ms": rec.dt_ms},
+        data=data,
         model=args.model,
         bayesian_model=model.describe(),
         method=args.method,
@@ -211,6 +324,64 @@ def check_finished_run(out: Path, current: dict) -> None:
         check_fingerprint(saved, current, path)
 
 
+def _setup(parser, args):
+    """Recordings, model, observations and run fingerprint (one sweep or several)."""
+    try:
+        recs = load_recordings(args)
+    except (ValueError, TypeError) as err:
+        parser.error(f"--data: {err}")
+    obs_std = None if args.obs_std == 0 else args.obs_std
+    kw = {"likelihood": args.likelihood, "obs_std": obs_std, "process_std": args.process_std}
+    if len(recs) == 1:
+        rec = recs[0]
+        model = build_hh_model(rec, **kw)
+        y = model.check_observations(np.asarray(rec.v_mV)[None, :])
+        return recs, model, y, run_fingerprint(args, rec, model)
+    try:
+        model = build_hh_multisweep(recs, **kw)
+        y = model.check_observations([np.asarray(r.v_mV)[None, :] for r in recs])
+    except ValueError as err:
+        parser.error(f"--data: {err}")
+    return recs, model, y, run_fingerprint(args, recs, model)
+
+
+def _shared_truth(recs) -> dict | None:
+    """The recordings' ground truth if they all have the same one, else None."""
+    truths = [r.truth for r in recs]
+    return truths[0] if all(t == truths[0] for t in truths) else None
+
+
+def _describe_data(recs) -> str:
+    if len(recs) == 1:
+        return f"{len(recs[0])} samples (dt {recs[0].dt_ms} ms)"
+    lengths = "+".join(str(len(r)) for r in recs)
+    return f"{len(recs)} sweeps ({lengths} samples, dt {sorted({r.dt_ms for r in recs})} ms)"
+
+
+def _report(args, recs, summary, wall, paths, fp) -> dict:
+    """The contents of ``run.json``."""
+    single = len(recs) == 1
+    report = {
+        "method": args.method,
+        "likelihood": args.likelihood,
+        "wall_time_s": wall,
+        "num_samples": len(recs[0]) if single else [len(r) for r in recs],
+        "dt_ms": recs[0].dt_ms if single else [r.dt_ms for r in recs],
+        "truth": _shared_truth(recs),
+        "max_r_hat": _max(summary, "r_hat"),
+        "min_ess_bulk": _min(summary, "ess_bulk"),
+        "divergent_fraction": summary.attrs.get("divergent_fraction"),
+        "truth_in_hdi": None
+        if "truth_in_hdi" not in summary
+        else {k: bool(v) for k, v in summary["truth_in_hdi"].items()},
+        "files": {k: str(v) for k, v in paths.items()},
+        "fingerprint": fp,
+    }
+    if not single:
+        report = {**report, "num_sweeps": len(recs)}
+    return report
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser, args = parse_args(argv)
     import jax
@@ -227,22 +398,11 @@ def main(argv: list[str] | None = None) -> dict:
     )
     from inference.diagnostics import save_results, summarize, to_inference_data
 
-    try:
-        rec = load_recording(args.data)
-    except (ValueError, TypeError) as err:
-        parser.error(f"--data: {err}")
-    obs_std = None if args.obs_std == 0 else args.obs_std
-    model = build_hh_model(
-        rec, likelihood=args.likelihood, obs_std=obs_std, process_std=args.process_std
-    )
-    y = model.check_observations(np.asarray(rec.v_mV)[None, :])
-    fp = run_fingerprint(args, rec, model)
+    recs, model, y, fp = _setup(parser, args)
+    single = len(recs) == 1
     args.out.mkdir(parents=True, exist_ok=True)
     clock = RunClock()
-    print(
-        f"fitting {len(rec)} samples (dt {rec.dt_ms} ms) with {args.method}/{args.likelihood}",
-        file=sys.stderr,
-    )
+    print(f"fitting {_describe_data(recs)} with {args.method}/{args.likelihood}", file=sys.stderr)
     try:
         if args.resume:
             check_finished_run(args.out, fp)
@@ -250,26 +410,13 @@ def main(argv: list[str] | None = None) -> dict:
     except (ResumeMismatchError, CheckpointError) as err:
         parser.exit(2, f"{parser.prog}: error: cannot --resume: {err}\n")
     wall = clock.elapsed()
-    idata = to_inference_data(result, model, y, dt_ms=rec.dt_ms, seed=args.seed, runtime_s=wall)
-    truth = rec.truth
+    dt = recs[0].dt_ms if single else [r.dt_ms for r in recs]
+    idata = to_inference_data(result, model, y, dt_ms=dt, seed=args.seed, runtime_s=wall)
+    truth = _shared_truth(recs)
     summary = summarize(idata, truth=truth)
-    paths = save_results(idata, args.out, truth=truth, t_ms=np.asarray(rec.t_ms))
-    report = {
-        "method": args.method,
-        "likelihood": args.likelihood,
-        "wall_time_s": wall,
-        "num_samples": len(rec),
-        "dt_ms": rec.dt_ms,
-        "truth": truth,
-        "max_r_hat": _max(summary, "r_hat"),
-        "min_ess_bulk": _min(summary, "ess_bulk"),
-        "divergent_fraction": summary.attrs.get("divergent_fraction"),
-        "truth_in_hdi": None
-        if "truth_in_hdi" not in summary
-        else {k: bool(v) for k, v in summary["truth_in_hdi"].items()},
-        "files": {k: str(v) for k, v in paths.items()},
-        "fingerprint": fp,
-    }
+    t_ms = np.asarray(recs[0].t_ms) if single else None
+    paths = save_results(idata, args.out, truth=truth, t_ms=t_ms)
+    report = _report(args, recs, summary, wall, paths, fp)
     atomic_write_text(args.out / "run.json", json.dumps(report, indent=2, default=float))
     print(summary.to_string(), file=sys.stderr)
     shown = ("wall_time_s", "max_r_hat", "min_ess_bulk", "divergent_fraction", "truth_in_hdi")

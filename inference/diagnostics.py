@@ -20,6 +20,10 @@ into ``az.InferenceData`` with the groups
   summed over recordings, for *every* draw (ArviZ requires the posterior's draws);
   omitted with ``log_likelihood=False`` (memory: chains x draws x T floats).
 
+A :class:`~inference.multisweep.MultiSweepModel` gets one ``v_obs_k`` / ``v_pred_k``
+per sweep ``k`` in these three groups, each on its own axis ``time_k`` (sweeps may
+differ in length).
+
 ``idata.attrs`` holds the likelihood, the inference method, the runtime (if known)
 and the MAP estimate (JSON) if there is one.
 """
@@ -30,6 +34,7 @@ import json
 import math
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import arviz as az
@@ -89,24 +94,24 @@ def _batched(fn, theta: dict, sigma: np.ndarray, chunk: int) -> np.ndarray:
     return np.concatenate(out)
 
 
-def _split_theta(draws: dict, model, shape: tuple[int, ...]):
-    """Flatten (chain, draw) of the forward parameters; sigma per draw."""
+def _split_theta(draws: dict, model, shape: tuple[int, ...], sigma_site: str = "sigma"):
+    """Flatten (chain, draw) of the forward parameters; sigma (site `sigma_site`) per draw."""
     n = int(np.prod(shape))
     theta = {
         k: draws[k].reshape((n,) + draws[k].shape[len(shape) :]) for k in model.forward.site_names
     }
-    if "sigma" in draws:
-        sigma = draws["sigma"].reshape(n)
+    if sigma_site in draws:
+        sigma = draws[sigma_site].reshape(n)
     else:
         sigma = np.full(n, float(model.obs_noise))
     return theta, sigma
 
 
-def _predictive(model, draws: dict, num_predictive: int, seed: int, chunk: int):
+def _predictive(model, draws: dict, num_predictive: int, seed: int, chunk: int, sigma_site: str):
     chains, ndraw = next(iter(draws.values())).shape[:2]
     idx = _thin_indices(ndraw, math.ceil(num_predictive / chains))
     sub = {k: v[:, idx] for k, v in draws.items()}
-    theta, sigma = _split_theta(sub, model, (chains, idx.size))
+    theta, sigma = _split_theta(sub, model, (chains, idx.size), sigma_site)
     sim = jax.jit(jax.vmap(lambda th, s: model.forward.simulate(th)))
     v = _batched(sim, theta, sigma, chunk)
     noise = np.random.default_rng(seed).standard_normal(v.shape)
@@ -114,13 +119,22 @@ def _predictive(model, draws: dict, num_predictive: int, seed: int, chunk: int):
     return v_pred.reshape((chains, idx.size) + v.shape[1:]), idx
 
 
-def _pointwise_ll(model, draws: dict, y, chunk: int) -> np.ndarray:
+def _pointwise_ll(model, draws: dict, y, chunk: int, sigma_site: str) -> np.ndarray:
     chains, ndraw = next(iter(draws.values())).shape[:2]
-    theta, sigma = _split_theta(draws, model, (chains, ndraw))
+    theta, sigma = _split_theta(draws, model, (chains, ndraw), sigma_site)
     y = jnp.asarray(y)
     fn = jax.jit(jax.vmap(lambda th, s: model.pointwise_log_likelihood(th, y, s)))
     ll = _batched(fn, theta, sigma, chunk)
     return ll.reshape((chains, ndraw) + ll.shape[1:])
+
+
+def _noise_attr(model) -> float | str:
+    """ "inferred" or σ (mV); for a multi-sweep model a JSON list of those per sweep."""
+    sweeps = getattr(model, "sweeps", None)
+    if sweeps is None:
+        return "inferred" if "sigma" in model.site_names else float(model.obs_noise)
+    noise = [n if hasattr(n, "sample") else float(n) for n in model.obs_noise]
+    return json.dumps(["inferred" if hasattr(n, "sample") else n for n in noise])
 
 
 def _attrs(result, model, runtime_s) -> dict:
@@ -129,8 +143,10 @@ def _attrs(result, model, runtime_s) -> dict:
         "inference": (
             "nuts" if hasattr(result, "stats") else "map" if hasattr(result, "best") else "svi"
         ),
-        "obs_noise": "inferred" if "sigma" in model.site_names else float(model.obs_noise),
+        "obs_noise": _noise_attr(model),
     }
+    if getattr(model, "sweeps", None) is not None:
+        attrs["num_sweeps"] = len(model.sweeps)
     runtime_s = runtime_s if runtime_s is not None else getattr(result, "runtime_s", None)
     if runtime_s is not None:
         attrs["runtime_s"] = float(runtime_s)
@@ -147,6 +163,67 @@ def _attrs(result, model, runtime_s) -> dict:
     return attrs
 
 
+@dataclass(frozen=True)
+class _Block:
+    """One sweep's observations: its variable suffix, single-sweep model, data and σ site."""
+
+    suffix: str
+    model: object
+    y: np.ndarray
+    sigma_site: str
+    dt: float
+
+
+def _observation_blocks(model, y, dt_ms) -> list[_Block]:
+    """One block for a ``BayesianModel``; one per sweep (suffix ``_k``) for a multi-sweep one."""
+    sweeps = getattr(model, "sweeps", None)
+    if sweeps is None:
+        y = np.asarray(model.check_observations(y))
+        dt = model.forward.delta_t if dt_ms is None else float(dt_ms)
+        return [_Block("", model, y, "sigma", dt)]
+    ys = model.check_observations(y)
+    dts = [s.forward.delta_t for s in sweeps] if dt_ms is None else np.broadcast_to(dt_ms, len(ys))
+    return [
+        _Block(f"_{k}", s, np.asarray(yk), f"sigma_{k}", float(dt))
+        for k, (s, yk, dt) in enumerate(zip(sweeps, ys, dts))
+    ]
+
+
+def _observation_groups(blocks, draws, num_predictive, seed, chunk, log_likelihood) -> dict:
+    """``observed_data``, ``posterior_predictive`` and ``log_likelihood`` over all blocks."""
+    obs, pred, ll = {}, {}, {}
+    coords: dict = {}
+    obs_dims, ll_dims = {}, {}
+    draw_idx = None
+    for k, b in enumerate(blocks):
+        tdim = f"time{b.suffix}"
+        coords[tdim] = np.arange(b.y.shape[-1]) * b.dt
+        coords["recording"] = np.arange(b.y.shape[0])
+        obs[f"v_obs{b.suffix}"] = b.y
+        obs_dims[f"v_obs{b.suffix}"] = ["recording", tdim]
+        if num_predictive > 0:
+            # The same thinned draws for every sweep; a distinct noise stream per sweep.
+            pred[f"v_pred{b.suffix}"], draw_idx = _predictive(
+                b.model, draws, num_predictive, seed + k, chunk, b.sigma_site
+            )
+        if log_likelihood:
+            ll[f"v_obs{b.suffix}"] = _pointwise_ll(b.model, draws, b.y, chunk, b.sigma_site)
+            ll_dims[f"v_obs{b.suffix}"] = [tdim]
+    groups = {
+        "observed_data": az.dict_to_dataset(obs, coords=coords, dims=obs_dims, default_dims=[])
+    }
+    if pred:
+        groups["posterior_predictive"] = az.dict_to_dataset(
+            pred,
+            coords={**coords, "draw": draw_idx},
+            dims={f"v_pred{b.suffix}": obs_dims[f"v_obs{b.suffix}"] for b in blocks},
+        )
+    if ll:
+        times = {d: coords[d] for dims in ll_dims.values() for d in dims}
+        groups["log_likelihood"] = az.dict_to_dataset(ll, coords=times, dims=ll_dims)
+    return groups
+
+
 def to_inference_data(
     result,
     model,
@@ -161,42 +238,36 @@ def to_inference_data(
 ) -> az.InferenceData:
     """``az.InferenceData`` of a NUTS or SVI result (see the module docstring).
 
+    For a :class:`~inference.multisweep.MultiSweepModel` every sweep ``k`` has its
+    own variables ``v_obs_k`` (observed data and log-likelihood) and ``v_pred_k``
+    (posterior predictive) on its own time axis ``time_k``; ``attrs["obs_noise"]``
+    is a JSON list per sweep.
+
     Args:
         result: a ``NutsResult`` or ``SviResult``.
-        model: the ``BayesianModel`` that was fitted.
-        y: the observations ``(n_rec, T)`` (or ``(T,)``).
+        model: the ``BayesianModel`` (or ``MultiSweepModel``) that was fitted.
+        y: the observations ``(n_rec, T)`` (or ``(T,)``); one per sweep for a
+            multi-sweep model.
         num_predictive: posterior draws (in all, spread over chains) to simulate.
         seed: seed of the predictive observation noise.
-        dt_ms: sampling step of `y`; default: the model's ``delta_t``.
+        dt_ms: sampling step of `y` (ms); default: the model's ``delta_t``.
         log_likelihood: compute the pointwise log-likelihood group.
         chunk_size: draws simulated per vmapped batch (bounds memory).
         runtime_s: wall time of the fit, stored in ``attrs``.
     """
-    y = np.asarray(model.check_observations(y))
+    blocks = _observation_blocks(model, y, dt_ms)
     draws = _posterior_draws(result, model)
     dims = {k: [f"{k}_element"] for k, v in draws.items() if v.ndim > 2}
     groups = {"posterior": az.dict_to_dataset(draws, library=None, dims=dims)}
     stats = _sample_stats(result)
     if stats is not None:
         groups["sample_stats"] = az.dict_to_dataset(stats)
-    dt = model.forward.delta_t if dt_ms is None else float(dt_ms)
-    time = {"time": np.arange(y.shape[-1]) * dt, "recording": np.arange(y.shape[0])}
-    groups["observed_data"] = az.dict_to_dataset(
-        {"v_obs": y}, coords=time, dims={"v_obs": ["recording", "time"]}, default_dims=[]
+    groups.update(
+        _observation_groups(blocks, draws, num_predictive, seed, chunk_size, log_likelihood)
     )
-    if num_predictive > 0:
-        v_pred, idx = _predictive(model, draws, num_predictive, seed, chunk_size)
-        groups["posterior_predictive"] = az.dict_to_dataset(
-            {"v_pred": v_pred},
-            coords={**time, "draw": idx},
-            dims={"v_pred": ["recording", "time"]},
-        )
-    if log_likelihood:
-        ll = _pointwise_ll(model, draws, y, chunk_size)
-        groups["log_likelihood"] = az.dict_to_dataset(
-            {"v_obs": ll}, coords={"time": time["time"]}, dims={"v_obs": ["time"]}
-        )
-    attrs = {**_attrs(result, model, runtime_s), "dt_ms": dt}
+    attrs = {**_attrs(result, model, runtime_s), "dt_ms": blocks[0].dt}
+    if len(blocks) > 1 or blocks[0].suffix:
+        attrs["dt_ms"] = json.dumps([b.dt for b in blocks])
     return az.InferenceData(attrs=attrs, **groups)
 
 
@@ -300,23 +371,41 @@ def plot_pair(idata, path=None, truth: dict | None = None):
     return _finish(fig, path)
 
 
+def _predictive_pairs(idata, t_ms) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
+    """``(label, t, observed (n_rec, T), predictive (n, n_rec, T))`` per sweep."""
+    out = []
+    for name in idata.observed_data.data_vars:
+        suffix = name[len("v_obs") :]
+        if not name.startswith("v_obs") or f"v_pred{suffix}" not in idata.posterior_predictive:
+            continue
+        obs = idata.observed_data[name]
+        pred = idata.posterior_predictive[f"v_pred{suffix}"].values
+        t = obs[obs.dims[-1]].values if (t_ms is None or suffix) else np.asarray(t_ms)
+        label = f"sweep {suffix[1:]} " if suffix else ""
+        out.append((label, t, obs.values, pred.reshape((-1,) + pred.shape[2:])))
+    return out
+
+
 def plot_posterior_predictive(idata, path=None, t_ms=None, max_traces: int = 30):
-    """Observed trace, predictive median and 90% band (and a few draws) per recording."""
-    obs = idata.observed_data["v_obs"].values
-    pred = idata.posterior_predictive["v_pred"].values
-    pred = pred.reshape((-1,) + pred.shape[2:])
-    t = np.asarray(t_ms) if t_ms is not None else idata.observed_data["time"].values
-    lo, med, hi = np.quantile(pred, [0.05, 0.5, 0.95], axis=0)
-    n_rec = obs.shape[0]
-    fig, axes = plt.subplots(n_rec, 1, figsize=(8, 2.6 * n_rec), sharex=True, squeeze=False)
-    show = _thin_indices(pred.shape[0], max_traces)
-    for r, ax in enumerate(axes[:, 0]):
-        for s in show:
-            ax.plot(t, pred[s, r], color="C1", lw=0.4, alpha=0.25)
-        ax.plot(t, obs[r], color="k", lw=0.8, label="observed")
-        ax.fill_between(t, lo[r], hi[r], color="C1", alpha=0.35, label="90% predictive")
-        ax.plot(t, med[r], color="C3", lw=1.0, label="predictive median")
-        ax.set_ylabel(f"v rec {r} (mV)")
+    """Observed trace, predictive median and 90% band (and a few draws) per recording.
+
+    Multi-sweep results (``v_obs_k``/``v_pred_k``) get one row per sweep and
+    recording, each on its own time axis; `t_ms` applies to single-sweep results only.
+    """
+    rows = [
+        (label, t, obs[r], pred[:, r], r)
+        for label, t, obs, pred in _predictive_pairs(idata, t_ms)
+        for r in range(obs.shape[0])
+    ]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(8, 2.6 * len(rows)), sharex=True, squeeze=False)
+    for (label, t, obs, pred, r), ax in zip(rows, axes[:, 0]):
+        lo, med, hi = np.quantile(pred, [0.05, 0.5, 0.95], axis=0)
+        for s in _thin_indices(pred.shape[0], max_traces):
+            ax.plot(t, pred[s], color="C1", lw=0.4, alpha=0.25)
+        ax.plot(t, obs, color="k", lw=0.8, label="observed")
+        ax.fill_between(t, lo, hi, color="C1", alpha=0.35, label="90% predictive")
+        ax.plot(t, med, color="C3", lw=1.0, label="predictive median")
+        ax.set_ylabel(f"v {label}rec {r} (mV)")
     axes[0, 0].legend(loc="upper right", fontsize=8)
     axes[-1, 0].set_xlabel("time (ms)")
     fig.tight_layout()

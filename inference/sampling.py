@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -128,6 +128,21 @@ def _prior_candidates(model, y, num: int, seed: int, potential_fn, chunk: int = 
     return u_all, jnp.concatenate(es)
 
 
+def _add_warm_starts(model, y, init_values, potential_fn, cand_u, cand_e):
+    """Prepend the unconstrained `init_values` and their potentials to the candidates."""
+    starts = []
+    for k, values in enumerate(init_values):
+        missing = sorted(set(cand_u) - set(values))
+        if missing:
+            raise ValueError(f"init_values[{k}] has no value for the latent sites {missing}.")
+        constrained = {name: jnp.asarray(values[name]) for name in cand_u}
+        starts.append(unconstrain_fn(model, (y,), {}, constrained))
+    u = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *starts)
+    e = jax.vmap(potential_fn)(u)
+    u_all = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), u, cand_u)
+    return u_all, jnp.concatenate([e, cand_e])
+
+
 def find_map(
     model,
     y,
@@ -143,6 +158,7 @@ def find_map(
     resume: bool = False,
     fingerprint: Mapping | None = None,
     clock: RunClock | None = None,
+    init_values: Sequence[Mapping] | None = None,
 ) -> MapResult:
     """Maximise the log joint (numpyro's potential, Jacobian included) in unconstrained space.
 
@@ -151,6 +167,9 @@ def find_map(
     (:func:`inference.optimize.fit_multistart`: checkpointed, resumable). With
     ``num_steps=0`` the best screened draws are the result. ``fingerprint`` (what
     else determines the result: data, model, ...) is checked on ``resume``.
+    ``init_values``: warm starts screened along with the prior draws, each a dict of
+    constrained values of every latent site (e.g. the optimum of an easier, related
+    fit: spiking likelihoods have local optima the prior screen can miss).
 
     Raises:
         ValueError: if the log density is not finite at any screened draw.
@@ -174,6 +193,10 @@ def find_map(
         ) from err
     num = max(num_candidates, num_starts)
     cand_u, cand_e = _prior_candidates(model, y, num, seed, potential_fn)
+    screen: dict = {"screen": num_candidates}
+    if init_values:
+        cand_u, cand_e = _add_warm_starts(model, y, init_values, potential_fn, cand_u, cand_e)
+        screen["init_values"] = [dict(v) for v in init_values]
     finite = np.isfinite(np.asarray(cand_e))
     if not finite.any():
         raise ValueError(
@@ -201,7 +224,7 @@ def find_map(
             resume=resume,
             progress=progress,
             seed=seed,
-            fingerprint={"screen": num_candidates, **dict(fingerprint or {})},
+            fingerprint={**screen, **dict(fingerprint or {})},
             clock=clock,
         )
         best_u = jax.tree_util.tree_map(
