@@ -130,9 +130,11 @@ def _values(series, quantity: str, rng: tuple[int, int] | None = None) -> np.nda
         raise TypeError(f"{series.name}: data must be numeric, got dtype {data.dtype}.")
     raw = data.astype(np.float64)
     offset = float(getattr(series, "offset", 0.0) or 0.0)
-    in_unit = raw * float(series.conversion) + offset
     target = _MV_PER_V if quantity == "V" else _NA_PER_A
-    return in_unit * unit_scale(_unit(series), quantity) * target
+    to_target = unit_scale(_unit(series), quantity) * target
+    # One combined factor (exactly 1.0 for mV stored with conversion 1e-3): files written
+    # by write_nwb read back bit-identical to the recording.
+    return raw * (float(series.conversion) * to_target) + offset * to_target
 
 
 def _unit(series) -> str:

@@ -30,18 +30,16 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.cell_models import (  # noqa: F401 (the shared model)
+    POSPISCHIL_PRIORS,
+    _steady_current,
+    resting_state,
+)
 from inference.checkpoint import atomic_path, atomic_write_text
 
-PARAM_SPECS = {  # key: (prior family, location, scale); LogNormal location = median
-    "Na_gNa": ("lognormal", 0.05, 1.0),  # S/cm²; Pospischil default
-    "K_gK": ("lognormal", 5e-3, 1.0),
-    "Km_gKm": ("lognormal", 7e-5, 1.0),  # cortical fits (Gonçalves et al. 2020)
-    "Km_taumax": ("lognormal", 1000.0, 0.8),  # ms; 95% 210-4800 ms
-    "Leak_gLeak": ("lognormal", 5e-5, 1.0),  # R_in ~ 130 MΩ at the median
-    "Leak_eLeak": ("normal", -70.0, 10.0),  # mV
-    "vt": ("normal", -60.0, 8.0),  # mV, spike-threshold shift of Na and K
-    "capacitance": ("lognormal", 1.0, 0.7),  # µF/cm² of the 70 µm cylinder (area scale)
-}
+# key: (prior family, location, scale); LogNormal location = median (shared with
+# ``fit_conductances --model pospischil``, see experiments.cell_models).
+PARAM_SPECS = {site: spec[2:] for site, spec in POSPISCHIL_PRIORS.items()}
 PRE_MS = 20.0  # simulated time before stimulus onset in the fits
 
 
@@ -50,48 +48,9 @@ def _log(msg: str) -> None:  # progress lines go to stderr
 
 
 def build_priors():
-    import numpyro.distributions as dist
+    from experiments.cell_models import build_params
 
-    from inference.priors import Param
-
-    make = {"lognormal": lambda m, s: dist.LogNormal(float(np.log(m)), s), "normal": dist.Normal}
-    return [Param(key, make[fam](loc, scale)) for key, (fam, loc, scale) in PARAM_SPECS.items()]
-
-
-def _steady_current(v, p):
-    """Membrane current (mA/cm²) at `v` with every gate at its steady state."""
-    from sim.channels import K, Km, Na
-
-    ss = lambda rates: rates[0] / (rates[0] + rates[1])  # noqa: E731
-    m, h, n = ss(Na.m_gate(v, p["vt"])), ss(Na.h_gate(v, p["vt"])), ss(K.n_gate(v, p["vt"]))
-    p_inf = Km.p_gate(v, p["Km_taumax"])[0]
-    return (
-        p["Na_gNa"] * m**3 * h * (v - p["eNa"])
-        + (p["K_gK"] * n**4 + p["Km_gKm"] * p_inf) * (v - p["eK"])
-        + p["Leak_gLeak"] * (v - p["Leak_eLeak"])
-    )
-
-
-def resting_state(p: dict, lo: float = -120.0, hi: float = -30.0) -> dict:
-    """v at the (stable) root of the steady-state I-V curve in [lo, hi] by bisection, and
-    the gates there (``hi`` if the curve has no root: the cell is depolarised there)."""
-    import jax
-    import jax.numpy as jnp
-
-    from sim.channels import K, Km, Na
-
-    def body(_, bounds):
-        a, b = bounds
-        mid = 0.5 * (a + b)
-        outward = _steady_current(mid, p) > 0
-        return jnp.where(outward, a, mid), jnp.where(outward, mid, b)
-
-    a, b = jax.lax.fori_loop(0, 60, body, (jnp.asarray(lo), jnp.asarray(hi)))
-    v0 = 0.5 * (a + b)
-    states = {"v": v0}
-    for ch in (Na(), K(), Km()):
-        states.update(ch.init_state({}, v0, p, 0.025))
-    return states
+    return build_params(POSPISCHIL_PRIORS)
 
 
 class Simulator:
@@ -104,8 +63,9 @@ class Simulator:
         self.cell.record("v", verbose=False)
         self.cell.stimulate(np.asarray(rec.i_nA[:-1]), verbose=False)
         self.dt = rec.dt_ms
-        node = self.cell.nodes.iloc[0]
-        self.fixed = {k: float(node[k]) for k in ("eNa", "eK", "Km_taumax", "capacitance")}
+        from experiments.cell_models import pospischil_fixed
+
+        self.fixed = pospischil_fixed(self.cell)
 
     def one(self, x: dict):
         from sim.integrate import integrate

@@ -1,11 +1,18 @@
-"""Bayesian conductance fit of a single-compartment model to current-clamp recordings.
+"""Bayesian conductance fit of a cell model to current-clamp recordings.
 
-    python -m experiments.fit_conductances [--data REC.npz [--data REC2.npz ...]] \\
-        --model hh --method nuts|svi|map [--likelihood gaussian|kalman] --out DIR [--resume]
+    python -m experiments.fit_conductances [--data REC.npz|REC.nwb [--sweep N] ...] \\
+        [--model hh|pospischil|swc:PATH] [--priors FILE.json] [--window T0:T1] [--dt DT] \\
+        --method nuts|svi|map [--likelihood gaussian|kalman] --out DIR [--resume]
 
 Without ``--data`` it generates and fits the embedded synthetic example (HH
 compartment, truth gNa=0.1, gK=0.04, gLeak=4e-4 S/cm², 50 ms, 0.02 nA step from 5
 to 45 ms, σ = 1 mV).
+
+Real recordings: ``--data`` reads .npz and .nwb files (``--sweep N`` picks an NWB
+sweep); ``--window t0:t1`` (ms) fits only that part; ``--dt`` simulates on a coarser
+step, the recording being low-pass filtered (FIR) and resampled to it
+(:mod:`datasets.resample`). σ is inferred for recordings without ground truth unless
+``--obs-std`` fixes it (synthetic recordings keep σ = 1 mV).
 
 Multi-sweep fits: ``--data`` given several times fits one cell to all the
 recordings at once (each with its own stimulus, which the npz carries): shared
@@ -16,14 +23,10 @@ embedded example's cell, one current step (nA) each (sweep k: noise seed k, so a
 0.02 nA sweep 0 is the embedded example). Observed data, log-likelihood and
 posterior predictive are then ``v_obs_k`` / ``v_pred_k`` per sweep.
 
-Writes ``DIR/posterior.nc`` (arviz InferenceData with posterior variables
-``HH_gNa``, ``HH_gK``, ``HH_gLeak``), ``DIR/summary.csv``, ``DIR/run.json`` and plots.
-``--resume`` continues an interrupted run from its last checkpoint
-(``DIR/checkpoints``).
-
-Priors (``--model hh``), broad and documented: each conductance is LogNormal with
-median at the HH default (gNa 0.12, gK 0.036, gLeak 3e-4 S/cm²) and log-sd 0.7,
-i.e. a 95% prior interval of ×/÷ 4 around the default.
+Writes ``DIR/posterior.nc`` (arviz InferenceData with one posterior variable per
+prior site, e.g. ``HH_gNa``, ``HH_gK``, ``HH_gLeak``), ``DIR/summary.csv``,
+``DIR/run.json`` and plots. ``--resume`` continues an interrupted run from its last
+checkpoint (``DIR/checkpoints``).
 """
 
 from __future__ import annotations
@@ -35,31 +38,15 @@ from pathlib import Path
 
 import numpy as np
 
-PRIOR_LOG_SD = 0.7
-HH_PRIOR_MEDIANS = {"HH_gNa": 0.12, "HH_gK": 0.036, "HH_gLeak": 3e-4}
+from experiments.cell_models import HH_PRIOR_MEDIANS, PRIOR_LOG_SD, priors_help  # noqa: F401 (re-export)
+from experiments.cell_models import __doc__ as _MODELS_DOC
 
-
-def _hh_forward(recording):
-    """The `--model hh` ForwardModel of one recording: a default HH compartment, its stimulus."""
-    import jax.numpy as jnp
-    import numpyro.distributions as dist
-
-    import sim as jx
-    from inference.model import ForwardModel
-    from inference.priors import Param
-    from sim.channels import HH
-
-    cell = jx.Cell()
-    cell.insert(HH())
-    cell.init_states()
-    cell.record("v", verbose=False)
-    # v has N samples; the N-1 steps between them use i[0..N-2] (see datasets.Recording).
-    cell.stimulate(np.asarray(recording.i_nA[:-1]), verbose=False)
-    params = [
-        Param(key, dist.LogNormal(jnp.log(median), PRIOR_LOG_SD))
-        for key, median in HH_PRIOR_MEDIANS.items()
-    ]
-    return ForwardModel(cell, params, delta_t=recording.dt_ms)
+_MODEL_HELP = (
+    "Models and default priors:\n"
+    + _MODELS_DOC.split("\n\n", 1)[1]
+    + "\nDefault priors (site, family, parameters, unit):\n"
+    + priors_help()
+)
 
 
 def _noise(obs_std: float | None):
@@ -68,29 +55,58 @@ def _noise(obs_std: float | None):
     return dist.HalfNormal(5.0) if obs_std is None else float(obs_std)
 
 
-def build_hh_model(recording, *, likelihood: str, obs_std: float | None, process_std: dict):
-    """The `--model hh` BayesianModel for a recording (one default compartment with HH)."""
+def _forward(rec, model: str, priors: dict | None, swc_path):
+    from experiments.cell_models import build_forward, default_priors
+
+    return build_forward(model, rec, priors or default_priors(model), swc_path)
+
+
+def build_hh_model(
+    recording,
+    *,
+    likelihood: str,
+    obs_std: float | None,
+    process_std: dict,
+    model: str = "hh",
+    priors: dict | None = None,
+    swc_path=None,
+):
+    """The BayesianModel of one recording (default: `--model hh`, one HH compartment).
+
+    ``model``: ``"hh"``, ``"pospischil"`` or ``"swc"`` (with ``swc_path``); ``priors``:
+    a prior table of :mod:`experiments.cell_models` (default: the model's own);
+    ``obs_std``: σ in mV, None infers it (``sigma``, HalfNormal(5 mV)).
+    """
     from inference.model import BayesianModel, KalmanSpec
 
     return BayesianModel(
-        _hh_forward(recording),
+        _forward(recording, model, priors, swc_path),
         obs_noise=_noise(obs_std),
         likelihood=likelihood,
         kalman=KalmanSpec(process_std=process_std),
     )
 
 
-def build_hh_multisweep(recordings, *, likelihood: str, obs_std: float | None, process_std: dict):
-    """The `--model hh` MultiSweepModel: one cell, one sweep per recording (shared priors).
+def build_hh_multisweep(
+    recordings,
+    *,
+    likelihood: str,
+    obs_std: float | None,
+    process_std: dict,
+    model: str = "hh",
+    priors: dict | None = None,
+    swc_path=None,
+):
+    """The MultiSweepModel: one cell, one sweep per recording (shared priors).
 
     ``obs_std`` (mV) is every sweep's fixed σ; None infers one σ per sweep
-    (``sigma_k``, HalfNormal(5 mV) each).
+    (``sigma_k``, HalfNormal(5 mV) each). ``model``/``priors`` as :func:`build_hh_model`.
     """
     from inference.model import KalmanSpec
     from inference.multisweep import MultiSweepModel
 
     return MultiSweepModel(
-        [_hh_forward(rec) for rec in recordings],
+        [_forward(rec, model, priors, swc_path) for rec in recordings],
         obs_noise=_noise(obs_std),
         likelihood=likelihood,
         kalman=KalmanSpec(process_std=process_std),
@@ -130,8 +146,7 @@ def _parse_process_std(text: str | None) -> dict:
     return out
 
 
-def check_args(parser: argparse.ArgumentParser, args) -> None:
-    """Validate every flag before any work (``parser.error`` exits with status 2)."""
+def _check_counts(parser, args) -> None:
     for flag, value, low in (
         ("--chains", args.chains, 1),
         ("--warmup", args.warmup, 0),
@@ -141,17 +156,35 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
     ):
         if value < low:
             parser.error(f"{flag} must be >= {low}, got {value}")
-    if not np.isfinite(args.obs_std) or args.obs_std < 0:
-        parser.error(f"--obs-std must be a std in mV >= 0 (0: infer it), got {args.obs_std}")
-    try:
-        args.process_std = _parse_process_std(args.process_std)
-    except ValueError as err:
-        parser.error(str(err))
-    if args.out.exists() and not args.out.is_dir():
-        parser.error(f"--out {args.out} exists and is not a folder")
+
+
+def _check_data_options(parser, args) -> None:
+    """--data files, --sweep pairing, --window, --dt and --synthetic-steps."""
+    from datasets.resample import parse_window
+
     for path in args.data or []:
         if not path.is_file():
             parser.error(f"--data {path} does not exist or is not a file")
+    sweeps, data = args.sweep or [], args.data or []
+    if sweeps:
+        one_nwb = len(data) == 1 and data[0].suffix.lower() == ".nwb"
+        if not data:
+            parser.error("--sweep selects sweeps of --data files; give --data")
+        if len(sweeps) != len(data) and not one_nwb:
+            parser.error(
+                f"--sweep given {len(sweeps)} times for {len(data)} --data files: give one "
+                "per --data file (in order), or several for a single .nwb file"
+            )
+        for path in data:
+            if path.suffix.lower() != ".nwb":
+                parser.error(f"--sweep selects a sweep of an .nwb file; {path} holds one sweep")
+    if args.window is not None:
+        try:
+            args.window = parse_window(args.window)
+        except ValueError as err:
+            parser.error(str(err))
+    if args.dt is not None and not (np.isfinite(args.dt) and args.dt > 0):
+        parser.error(f"--dt must be a step in ms > 0, got {args.dt}")
     if args.synthetic_steps is not None:
         if args.data:
             parser.error("--synthetic-steps generates the data: it cannot be used with --data")
@@ -161,15 +194,68 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
             parser.error(str(err))
 
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def _check_model(parser, args) -> None:
+    """--model, --priors: set ``args.model_kind``, ``args.swc_path``, ``args.prior_table``."""
+    from experiments.cell_models import default_priors, load_prior_overrides, parse_model
+
+    try:
+        args.model_kind, args.swc_path = parse_model(args.model)
+        args.prior_table = load_prior_overrides(args.priors, default_priors(args.model_kind))
+    except ValueError as err:
+        parser.error(str(err))
+
+
+def check_args(parser: argparse.ArgumentParser, args) -> None:
+    """Validate every flag before any work (``parser.error`` exits with status 2).
+
+    ``--obs-std`` omitted: ``args.obs_std_given`` is False and ``args.obs_std`` 1 mV,
+    the σ of synthetic data; recordings without ground truth (real data) infer σ.
+    """
+    _check_counts(parser, args)
+    args.obs_std_given = args.obs_std is not None
+    if args.obs_std is None:
+        args.obs_std = 1.0
+    if not np.isfinite(args.obs_std) or args.obs_std < 0:
+        parser.error(f"--obs-std must be a std in mV >= 0 (0: infer it), got {args.obs_std}")
+    try:
+        args.process_std = _parse_process_std(args.process_std)
+    except ValueError as err:
+        parser.error(str(err))
+    if args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out} exists and is not a folder")
+    _check_data_options(parser, args)
+    _check_model(parser, args)
+
+
+def _add_data_flags(p) -> None:
     p.add_argument(
         "--data",
         type=Path,
         action="append",
-        metavar="REC.npz",
-        help="recording (.npz: v_mV, i_nA, dt_ms, ...); repeat it to fit several recordings "
-        "of one cell at once (shared conductances, one noise σ per sweep)",
+        metavar="REC",
+        help="recording (.npz: v_mV, i_nA, dt_ms, ...; or .nwb, see --sweep); repeat it to "
+        "fit several recordings of one cell at once (shared conductances, one σ per sweep)",
+    )
+    p.add_argument(
+        "--sweep",
+        type=int,
+        action="append",
+        metavar="N",
+        help="sweep number of an .nwb --data file: one per --data (in order), or several "
+        "for a single .nwb file (a multi-sweep fit); default: the file's only sweep",
+    )
+    p.add_argument(
+        "--window",
+        default=None,
+        metavar="T0:T1",
+        help="fit only t0 <= t < t1 (ms from the recording's start)",
+    )
+    p.add_argument(
+        "--dt",
+        type=float,
+        default=None,
+        help="simulation step in ms (default: the recording's); an integer multiple of "
+        "the recording's step, which is then low-pass filtered (FIR) and resampled",
     )
     p.add_argument(
         "--synthetic-steps",
@@ -179,7 +265,29 @@ def parse_args(argv):
         "current step per amplitude in nA (comma separated, e.g. 0.01,0.02,0.03; 5-45 ms "
         "of 50 ms, σ 1 mV, noise seed k for sweep k)",
     )
-    p.add_argument("--model", default="hh", choices=["hh"])
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog=_MODEL_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_data_flags(p)
+    p.add_argument(
+        "--model",
+        default="hh",
+        metavar="hh|pospischil|swc:PATH",
+        help="cell model (default hh; priors below)",
+    )
+    p.add_argument(
+        "--priors",
+        type=Path,
+        default=None,
+        metavar="FILE.json",
+        help='override default priors: {"site": ["lognormal", median, log_sd]} or '
+        '["normal", mean, sd]',
+    )
     p.add_argument("--method", default="nuts", choices=["nuts", "svi", "map"])
     p.add_argument("--likelihood", default="gaussian", choices=["gaussian", "kalman"])
     p.add_argument("--out", type=Path, default=Path("results/fit_conductances"))
@@ -191,8 +299,9 @@ def parse_args(argv):
     p.add_argument(
         "--obs-std",
         type=float,
-        default=1.0,
-        help="σ in mV (of every sweep); 0 = infer it (one σ per sweep)",
+        default=None,
+        help="σ in mV (of every sweep); 0 = infer it (one σ per sweep); default: 1 mV for "
+        "synthetic data (recordings with a ground truth), inferred for real recordings",
     )
     p.add_argument("--process-std", default=None, help="Kalman process noise, e.g. v=0.05")
     p.add_argument("--seed", type=int, default=0)
@@ -207,10 +316,12 @@ def parse_args(argv):
     return p, args
 
 
-def load_recording(path: Path | None):
-    from datasets import embedded_example, load_npz
+def load_recording(path: Path | None, sweep: int | None = None):
+    """A --data file (.npz or .nwb sweep `sweep`), or the embedded example for None."""
+    from datasets import embedded_example
+    from datasets import load_recording as load
 
-    return embedded_example() if path is None else load_npz(path)
+    return embedded_example() if path is None else load(path, sweep)
 
 
 def synthetic_step(i_amp: float, seed: int):
@@ -222,13 +333,28 @@ def synthetic_step(i_amp: float, seed: int):
     )
 
 
+def _data_sweeps(args) -> list[tuple[Path, int | None]]:
+    data, sweeps = args.data, getattr(args, "sweep", None) or []
+    if not sweeps:
+        return [(path, None) for path in data]
+    if len(sweeps) == len(data):
+        return list(zip(data, sweeps))
+    return [(data[0], s) for s in sweeps]  # several sweeps of one .nwb file
+
+
 def load_recordings(args) -> list:
-    """The recordings to fit: ``--data`` files, ``--synthetic-steps`` or the embedded example."""
+    """The recordings to fit (``--data`` files, ``--synthetic-steps`` or the embedded
+    example), cut to ``--window`` and resampled to ``--dt``."""
+    from datasets.resample import prepare
+
     if args.synthetic_steps:
-        return [synthetic_step(a, k) for k, a in enumerate(args.synthetic_steps)]
-    if not args.data:
-        return [load_recording(None)]
-    return [load_recording(path) for path in args.data]
+        recs = [synthetic_step(a, k) for k, a in enumerate(args.synthetic_steps)]
+    elif not args.data:
+        recs = [load_recording(None)]
+    else:
+        recs = [load_recording(path, sweep) for path, sweep in _data_sweeps(args)]
+    window, dt = getattr(args, "window", None), getattr(args, "dt", None)
+    return [prepare(rec, window, dt) for rec in recs]
 
 
 def _data_fields(rec) -> dict:
@@ -248,6 +374,9 @@ def run_fingerprint(args, rec, model) -> dict:
         data=data,
         model=args.model,
         bayesian_model=model.describe(),
+        window=list(args.window) if getattr(args, "window", None) else None,
+        sim_dt=getattr(args, "dt", None),
+        sweeps=getattr(args, "sweep", None),
         method=args.method,
         chains=args.chains,
         warmup=args.warmup,
@@ -328,13 +457,24 @@ def _setup(parser, args):
     """Recordings, model, observations and run fingerprint (one sweep or several)."""
     try:
         recs = load_recordings(args)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, KeyError) as err:
         parser.error(f"--data: {err}")
-    obs_std = None if args.obs_std == 0 else args.obs_std
-    kw = {"likelihood": args.likelihood, "obs_std": obs_std, "process_std": args.process_std}
+    real = any(r.truth is None for r in recs)
+    infer = args.obs_std == 0 or (real and not getattr(args, "obs_std_given", True))
+    kw = {
+        "likelihood": args.likelihood,
+        "obs_std": None if infer else args.obs_std,
+        "process_std": args.process_std,
+        "model": getattr(args, "model_kind", "hh"),
+        "priors": getattr(args, "prior_table", None),
+        "swc_path": getattr(args, "swc_path", None),
+    }
     if len(recs) == 1:
         rec = recs[0]
-        model = build_hh_model(rec, **kw)
+        try:
+            model = build_hh_model(rec, **kw)
+        except ValueError as err:
+            parser.error(f"--model {args.model}: {err}")
         y = model.check_observations(np.asarray(rec.v_mV)[None, :])
         return recs, model, y, run_fingerprint(args, rec, model)
     try:
@@ -390,6 +530,7 @@ def main(argv: list[str] | None = None) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
+    from experiments.fit_extras import laplace_idata, model_priors, predictive_check
     from inference.checkpoint import (
         CheckpointError,
         ResumeMismatchError,
@@ -412,14 +553,25 @@ def main(argv: list[str] | None = None) -> dict:
     wall = clock.elapsed()
     dt = recs[0].dt_ms if single else [r.dt_ms for r in recs]
     idata = to_inference_data(result, model, y, dt_ms=dt, seed=args.seed, runtime_s=wall)
+    lap = None
+    if args.method == "map":
+        lap = laplace_idata(result, model, y, dt=dt, seed=args.seed)
     truth = _shared_truth(recs)
     summary = summarize(idata, truth=truth)
     t_ms = np.asarray(recs[0].t_ms) if single else None
-    paths = save_results(idata, args.out, truth=truth, t_ms=t_ms)
+    paths = save_results(
+        idata, args.out, truth=truth, t_ms=t_ms, priors=model_priors(model), laplace=lap
+    )
     report = _report(args, recs, summary, wall, paths, fp)
+    check = predictive_check(recs[0], lap if lap is not None else idata) if single else None
+    if check is not None:
+        report["predictive_check"] = check
+    report["model"] = args.model
+    report["obs_noise"] = idata.attrs.get("obs_noise")
     atomic_write_text(args.out / "run.json", json.dumps(report, indent=2, default=float))
     print(summary.to_string(), file=sys.stderr)
     shown = ("wall_time_s", "max_r_hat", "min_ess_bulk", "divergent_fraction", "truth_in_hdi")
+    shown += ("predictive_check",) if "predictive_check" in report else ()
     print(json.dumps({k: report[k] for k in shown}, default=float), file=sys.stderr)
     return report
 

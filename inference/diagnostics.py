@@ -49,6 +49,12 @@ if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
 import matplotlib.pyplot as plt  # noqa: E402
 
 from inference.checkpoint import atomic_path  # noqa: E402
+from inference.fit_plots import (  # noqa: E402
+    param_label,
+    plain_ticks,
+    plot_prior_posterior,
+    plot_spike_raster,
+)
 
 _STAT_NAMES = {"num_steps": "n_steps", "accept_prob": "acceptance_rate"}
 
@@ -157,7 +163,12 @@ def _attrs(result, model, runtime_s) -> dict:
         best = {k: np.asarray(v).tolist() for k, v in map_result.best.items()}
         attrs["map_estimate"] = json.dumps(best)
     losses = getattr(result, "losses", None)
-    if losses is not None and len(losses):
+    if losses is not None and len(losses) and hasattr(result, "best"):
+        # A MAP result's losses are the final loss (-log joint) of each start.
+        finite = np.asarray(losses, float)[np.isfinite(losses)]
+        attrs["map_num_starts"] = int(len(losses))
+        attrs["map_best_loss"] = float(finite.min()) if finite.size else float("nan")
+    elif losses is not None and len(losses):
         attrs["svi_num_steps"] = int(len(losses))
         attrs["svi_final_loss"] = float(np.asarray(losses)[-1])
     return attrs
@@ -295,6 +306,22 @@ def divergent_fraction(idata) -> float:
     return float(np.mean(stats["diverging"].values))
 
 
+def _point_summary(idata, names, hdi_prob) -> pd.DataFrame:
+    """Summary of a single draw (a MAP estimate): mean = the value, sd 0, no MCMC stats."""
+    rows = {}
+    for name in names:
+        values = np.asarray(idata.posterior[name].values, float).reshape(-1)
+        labels = [name] if values.size == 1 else [f"{name}[{i}]" for i in range(values.size)]
+        rows.update({label: v for label, v in zip(labels, values)})
+    pct = 100 * (1 - hdi_prob) / 2
+    col = lambda p: f"hdi_{p:g}%"  # noqa: E731
+    vals = np.array(list(rows.values()))
+    return pd.DataFrame(
+        {"mean": vals, "sd": np.zeros_like(vals), col(pct): vals, col(100 - pct): vals},
+        index=list(rows),
+    )
+
+
 def summarize(idata, truth: dict | None = None, hdi_prob: float = 0.99) -> pd.DataFrame:
     """``az.summary`` of the posterior, plus ``truth``/``truth_in_hdi`` columns if `truth`.
 
@@ -303,7 +330,11 @@ def summarize(idata, truth: dict | None = None, hdi_prob: float = 0.99) -> pd.Da
     the truth-in-HDI check would compare against rounded bounds.
     """
     names = list(idata.posterior.data_vars)
-    df = az.summary(idata, var_names=names, hdi_prob=hdi_prob, round_to="none")
+    post = idata.posterior
+    if post.sizes.get("chain", 1) * post.sizes.get("draw", 1) == 1:
+        df = _point_summary(idata, names, hdi_prob)
+    else:
+        df = az.summary(idata, var_names=names, hdi_prob=hdi_prob, round_to="none")
     if truth:
         flat = _flat_truth(idata, truth)
         lo, hi = [c for c in df.columns if c.startswith("hdi_")][:2]
@@ -325,10 +356,20 @@ def _finish(fig, path) -> matplotlib.figure.Figure:
 
 def plot_trace_rank(idata, path=None):
     """Marginal densities and per-chain rank plots (``az.plot_trace(kind="rank_vlines")``)."""
-    axes = az.plot_trace(idata, kind="rank_vlines", var_names=list(idata.posterior.data_vars))
+    names = list(idata.posterior.data_vars)
+    axes = az.plot_trace(idata, kind="rank_vlines", var_names=names, labeller=_labeller(names))
+    for ax in np.asarray(axes).ravel():
+        plain_ticks(ax)
     fig = np.asarray(axes).ravel()[0].figure
     fig.tight_layout()
     return _finish(fig, path)
+
+
+def _labeller(names):
+    """ArviZ labeller that shows each variable with its unit."""
+    from arviz.labels import MapLabeller
+
+    return MapLabeller(var_name_map={n: param_label(n) for n in names})
 
 
 def _reference_values(idata, truth: dict) -> dict[str, np.ndarray]:
@@ -352,7 +393,9 @@ def plot_pair(idata, path=None, truth: dict | None = None):
         if truth and names[0] in truth:
             ax.axvline(float(np.ravel(truth[names[0]])[0]), color="C2", label="truth")
             ax.legend()
-        ax.set_xlabel(names[0])
+        ax.set_xlabel(param_label(names[0]))
+        ax.set_ylabel("draws")
+        plain_ticks(ax)
         return _finish(fig, path)
     div = "sample_stats" in idata.groups() and "diverging" in idata.sample_stats
     refs = _reference_values(idata, truth) if truth else None
@@ -366,8 +409,20 @@ def plot_pair(idata, path=None, truth: dict | None = None):
         scatter_kwargs={"alpha": 0.4},
         figsize=(min(2.2 * n_flat, 16), min(2.2 * n_flat, 16)),
         textsize=9,
+        labeller=_labeller(names),
     )
+    for ax in np.asarray(axes).ravel():
+        if ax is not None:
+            plain_ticks(ax)
+            ax.tick_params(axis="x", labelrotation=30, labelsize=7)
+            ax.tick_params(axis="y", labelsize=7)
     fig = np.asarray(axes).ravel()[0].figure
+    fig.tight_layout()
+    if refs:
+        from matplotlib.lines import Line2D
+
+        mark = Line2D([], [], color="C2", marker="o", ls="none", label="truth")
+        fig.legend(handles=[mark], loc="upper right", fontsize=9)
     return _finish(fig, path)
 
 
@@ -397,8 +452,15 @@ def plot_posterior_predictive(idata, path=None, t_ms=None, max_traces: int = 30)
         for label, t, obs, pred in _predictive_pairs(idata, t_ms)
         for r in range(obs.shape[0])
     ]
-    fig, axes = plt.subplots(len(rows), 1, figsize=(8, 2.6 * len(rows)), sharex=True, squeeze=False)
-    for (label, t, obs, pred, r), ax in zip(rows, axes[:, 0]):
+    fig, axes = plt.subplots(
+        2 * len(rows),
+        1,
+        figsize=(8, 3.6 * len(rows)),
+        squeeze=False,
+        gridspec_kw={"height_ratios": [2.6, 1.0] * len(rows)},
+    )
+    for k, (label, t, obs, pred, r) in enumerate(rows):
+        ax, res = axes[2 * k, 0], axes[2 * k + 1, 0]
         lo, med, hi = np.quantile(pred, [0.05, 0.5, 0.95], axis=0)
         for s in _thin_indices(pred.shape[0], max_traces):
             ax.plot(t, pred[s], color="C1", lw=0.4, alpha=0.25)
@@ -406,8 +468,15 @@ def plot_posterior_predictive(idata, path=None, t_ms=None, max_traces: int = 30)
         ax.fill_between(t, lo, hi, color="C1", alpha=0.35, label="90% predictive")
         ax.plot(t, med, color="C3", lw=1.0, label="predictive median")
         ax.set_ylabel(f"v {label}rec {r} (mV)")
+        res.fill_between(t, lo - med, hi - med, color="C1", alpha=0.35)
+        res.plot(t, obs - med, color="k", lw=0.6)
+        res.axhline(0.0, color="C3", lw=0.8)
+        res.set_ylabel("residual (mV)")
+        res.set_xlabel("time (ms)")
+        res.sharex(ax)
+        for a in (ax, res):
+            plain_ticks(a)
     axes[0, 0].legend(loc="upper right", fontsize=8)
-    axes[-1, 0].set_xlabel("time (ms)")
     fig.tight_layout()
     return _finish(fig, path)
 
@@ -444,16 +513,9 @@ def plot_filter(states_mean, states_std, t_ms, names, path=None, truth=None):
 
 
 # ---------------------------------------------------------------- files
-def save_results(idata, out_dir, *, truth: dict | None = None, t_ms=None) -> dict[str, Path]:
-    """Write ``posterior.nc``, ``summary.csv`` and the plots to `out_dir`; return the paths.
-
-    The netcdf file is read back with ``az.from_netcdf`` and checked to hold the
-    same groups and variables.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"posterior": out / "posterior.nc", "summary": out / "summary.csv"}
-    with atomic_path(paths["posterior"]) as tmp:
+def _write_netcdf(idata, path: Path) -> None:
+    """``idata`` to `path`, read back and checked to hold the same groups and variables."""
+    with atomic_path(path) as tmp:
         idata.to_netcdf(str(tmp))
         back = az.from_netcdf(str(tmp))
         for group in idata.groups():
@@ -461,15 +523,82 @@ def save_results(idata, out_dir, *, truth: dict | None = None, t_ms=None) -> dic
                 idata[group].data_vars
             )
             if not same:
-                raise RuntimeError(f"posterior.nc does not round-trip group {group!r}.")
+                raise RuntimeError(f"{path.name} does not round-trip group {group!r}.")
         back.close()
+
+
+def _draws_of(idata) -> dict:
+    return {n: idata.posterior[n].values for n in idata.posterior.data_vars}
+
+
+def _first_trace(idata, t_ms):
+    pairs = _predictive_pairs(idata, t_ms)
+    if not pairs:
+        return None
+    _, t, obs, pred = pairs[0]
+    return t, obs[0], pred[:, 0]
+
+
+def save_results(
+    idata,
+    out_dir,
+    *,
+    truth: dict | None = None,
+    t_ms=None,
+    priors: dict | None = None,
+    laplace=None,
+) -> dict[str, Path]:
+    """Write ``posterior.nc``, ``summary.csv`` and the plots to `out_dir`; return the paths.
+
+    The netcdf files are read back with ``az.from_netcdf`` and checked to hold the
+    same groups and variables. Plots: ``prior_posterior.png`` (with `priors`, site ->
+    numpyro distribution), ``posterior_predictive.png`` (with residuals) and
+    ``spike_raster.png``; NUTS/SVI also ``trace_rank.png`` and ``pair.png``. A MAP
+    result (one draw) has no trace or pair plot: with `laplace` (an InferenceData of
+    Laplace-approximation draws, with ``attrs["laplace_std"]``) it is written to
+    ``laplace.nc`` and plotted in ``laplace.png`` (marginal widths around the MAP), and
+    the predictive plots show its draws.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"posterior": out / "posterior.nc", "summary": out / "summary.csv"}
+    _write_netcdf(idata, paths["posterior"])
     with atomic_path(paths["summary"]) as tmp:
         summarize(idata, truth).to_csv(tmp)
-    paths["trace_rank"] = out / "trace_rank.png"
-    plot_trace_rank(idata, paths["trace_rank"])
-    paths["pair"] = out / "pair.png"
-    plot_pair(idata, paths["pair"], truth=truth)
-    if "posterior_predictive" in idata.groups():
+    is_map = idata.attrs.get("inference") == "map"
+    spread = idata
+    if not is_map:
+        paths["trace_rank"] = out / "trace_rank.png"
+        plot_trace_rank(idata, paths["trace_rank"])
+        paths["pair"] = out / "pair.png"
+        plot_pair(idata, paths["pair"], truth=truth)
+    elif laplace is not None:
+        spread = laplace
+        paths["laplace_posterior"] = out / "laplace.nc"
+        _write_netcdf(laplace, paths["laplace_posterior"])
+        best = {n: float(np.ravel(idata.posterior[n].values)[0]) for n in idata.posterior}
+        paths["laplace"] = out / "laplace.png"
+        plot_prior_posterior(
+            _draws_of(laplace),
+            priors,
+            paths["laplace"],
+            truth=truth,
+            map_estimate=best,
+            widths=json.loads(laplace.attrs.get("laplace_std", "{}")),
+            title="MAP and Laplace approximation (marginal Gaussian widths)",
+            draws_label="Laplace draws",
+        )
+    if not is_map or laplace is not None:
+        paths["prior_posterior"] = out / "prior_posterior.png"
+        label = "posterior" if spread is idata else "Laplace draws"
+        plot_prior_posterior(
+            _draws_of(spread), priors, paths["prior_posterior"], truth=truth, draws_label=label
+        )
+    if "posterior_predictive" in spread.groups():
         paths["posterior_predictive"] = out / "posterior_predictive.png"
-        plot_posterior_predictive(idata, paths["posterior_predictive"], t_ms=t_ms)
+        plot_posterior_predictive(spread, paths["posterior_predictive"], t_ms=t_ms)
+        first = _first_trace(spread, t_ms)
+        if first is not None:
+            paths["spike_raster"] = out / "spike_raster.png"
+            plot_spike_raster(*first, paths["spike_raster"])
     return paths

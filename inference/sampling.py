@@ -266,7 +266,9 @@ def _chain_inits(map_result: MapResult, num_chains: int, tolerance: float = 5.0)
     return jax.tree_util.tree_map(lambda x: jnp.asarray(x[pick]), map_result.unconstrained)
 
 
-def laplace(model, y, map_result: MapResult, *, seed: int = 0) -> LaplaceResult:
+def laplace(
+    model, y, map_result: MapResult, *, seed: int = 0, regularise: bool = False
+) -> LaplaceResult:
     """Gaussian (Laplace) approximation at the MAP: ``N(u_map, H^-1)`` in unconstrained space.
 
     ``H`` is the Hessian of numpyro's potential (negative log joint, Jacobian
@@ -282,6 +284,10 @@ def laplace(model, y, map_result: MapResult, *, seed: int = 0) -> LaplaceResult:
     hess = jax.jacfwd(jax.jacfwd(lambda x: potential_fn(unravel(x))))(flat)
     hess = 0.5 * (hess + hess.T)
     eig, vec = np.linalg.eigh(np.asarray(hess))
+    regularised = False
+    if regularise and np.all(np.isfinite(eig)) and eig.max() > 0 and eig.min() <= 0:
+        # Not a strict minimum: use the curvature's magnitude (floored) along each axis.
+        eig, regularised = np.maximum(np.abs(eig), 1e-6 * eig.max()), True
     if not np.all(np.isfinite(eig)) or eig.min() <= 0:
         raise ValueError(
             f"The Hessian of the log posterior at the MAP is not positive definite (eigenvalues "
@@ -290,7 +296,11 @@ def laplace(model, y, map_result: MapResult, *, seed: int = 0) -> LaplaceResult:
         )
     cov = (vec / eig) @ vec.T
     return LaplaceResult(
-        mean=np.asarray(flat), cov=0.5 * (cov + cov.T), names=sorted(best), unravel=unravel
+        mean=np.asarray(flat),
+        cov=0.5 * (cov + cov.T),
+        names=sorted(best),
+        unravel=unravel,
+        regularised=regularised,
     )
 
 
@@ -302,10 +312,45 @@ class LaplaceResult:
     cov: np.ndarray
     names: list
     unravel: object
+    regularised: bool = False  # non-positive curvatures replaced by their magnitude
 
     def draws(self, num: int, seed: int) -> np.ndarray:
         rng = np.random.default_rng(seed)
         return rng.multivariate_normal(self.mean, self.cov, size=num, method="eigh")
+
+
+@dataclass(frozen=True)
+class LaplaceDraws:
+    """Draws of the Laplace approximation as one chain ``(1, num, ...)`` (constrained).
+
+    ``std``: the marginal Gaussian widths (sd) in unconstrained space (log scale for
+    positive parameters), per site; ``mean``: the MAP there.
+    """
+
+    samples: dict
+    std: dict
+    mean: dict
+    regularised: bool = False
+
+
+def laplace_draws(model, y, map_result: MapResult, *, num: int = 200, seed: int = 0):
+    """`num` draws of :func:`laplace` mapped to constrained space (:class:`LaplaceDraws`).
+
+    A MAP that is not a strict minimum (non-positive Hessian eigenvalues) gets the
+    magnitudes of those curvatures instead (``regularised``: True).
+    """
+    _, _, postprocess_fn, _ = initialize_model(jax.random.PRNGKey(seed), model, model_args=(y,))
+    lap = laplace(model, y, map_result, seed=seed, regularise=True)
+    draws = jax.vmap(lap.unravel)(jnp.asarray(lap.draws(num, seed + 11)))
+    constrained = jax.vmap(postprocess_fn)(draws)
+    std = lap.unravel(jnp.sqrt(jnp.diag(jnp.asarray(lap.cov))))
+    mean = lap.unravel(jnp.asarray(lap.mean))
+    return LaplaceDraws(
+        samples={k: np.asarray(v)[None] for k, v in constrained.items() if k in std},
+        std=_to_numpy(std),
+        mean=_to_numpy(mean),
+        regularised=lap.regularised,
+    )
 
 
 def _laplace_inits(model, y, lap: LaplaceResult, num_chains: int, seed: int) -> dict:

@@ -133,7 +133,7 @@ def test_summary(idata):
 def test_save_results_round_trip(idata, tmp_path):
     paths = dg.save_results(idata, tmp_path / "res", truth=TRUTH)
     expected = {"posterior", "summary", "trace_rank", "pair", "posterior_predictive"}
-    assert set(paths) == expected
+    assert set(paths) == expected | {"prior_posterior", "spike_raster"}
     for path in paths.values():
         assert path.exists() and path.stat().st_size > 0
     back = az.from_netcdf(paths["posterior"])
@@ -178,3 +178,28 @@ def test_vector_site_summary_and_pair(tmp_path):
     assert df["truth_in_hdi"].tolist() == [True, True, False, True]
     dg.plot_pair(idata, tmp_path / "pair.png", truth={"g": [0.0, 0.1, 9.0], "s": 0.0})
     assert (tmp_path / "pair.png").stat().st_size > 0
+
+
+def test_plots_open_and_carry_labels_with_units(idata, tmp_path):
+    """Every plot writes a readable PNG and labels its axes (parameters with units)."""
+    import matplotlib.image as mpimg
+
+    figs = {
+        "trace": dg.plot_trace_rank(idata, tmp_path / "t.png"),
+        "pair": dg.plot_pair(idata, tmp_path / "p.png", truth=TRUTH),
+        "pred": dg.plot_posterior_predictive(idata, tmp_path / "v.png"),
+    }
+    for name in ("t", "p", "v"):
+        assert mpimg.imread(tmp_path / f"{name}.png").shape[0] > 100
+    titles = {ax.get_title() for ax in figs["trace"].axes}
+    assert "HH_gNa (S/cm²)" in titles
+    pair_labels = {ax.get_xlabel() for ax in figs["pair"].axes}
+    assert "HH_gLeak (S/cm²)" in pair_labels and "sigma (mV)" in pair_labels
+    assert [t.get_text() for t in figs["pair"].legends[0].get_texts()] == ["truth"]
+    pred_labels = [ax.get_ylabel() for ax in figs["pred"].axes]
+    assert pred_labels == ["v rec 0 (mV)", "residual (mV)"]
+    for fig in figs.values():
+        fig.canvas.draw()
+        for ax in fig.axes:
+            assert ax.xaxis.get_offset_text().get_text() == ""
+            assert ax.yaxis.get_offset_text().get_text() == ""

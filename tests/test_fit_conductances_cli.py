@@ -38,8 +38,10 @@ def test_map_fit_writes_named_posterior_and_summary(tmp_path, recording_path):
     summary = pd.read_csv(tmp_path / "summary.csv", index_col=0)
     assert NAMES <= set(summary.index)
     assert json.loads((tmp_path / "run.json").read_text())["method"] == "map"
-    for name in ("trace_rank.png", "pair.png", "posterior_predictive.png"):
+    # A MAP run plots the fit and the Laplace widths, not (empty) trace/pair plots.
+    for name in ("laplace.png", "prior_posterior.png", "posterior_predictive.png"):
         assert (tmp_path / name).stat().st_size > 0
+    assert not (tmp_path / "pair.png").exists()
     est = idata.posterior.mean(("chain", "draw"))
     assert abs(float(est["HH_gK"]) - 0.04) / 0.04 < 0.2, report
 
