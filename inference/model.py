@@ -27,7 +27,13 @@ from inference.likelihoods import (
 from inference.priors import Param, check_prior
 from sim.integrate import integrate
 
-__all__ = ["ForwardModel", "BayesianModel", "KalmanSpec", "describe_distribution"]
+__all__ = [
+    "ForwardModel",
+    "BayesianModel",
+    "KalmanSpec",
+    "describe_distribution",
+    "observation_sites",
+]
 
 
 @dataclass(frozen=True)
@@ -137,6 +143,36 @@ def describe_distribution(d) -> dict:
     return out
 
 
+def observation_sites(
+    likelihood: Likelihood, forward: ForwardModel, theta, sigma, y, *, suffix: str = ""
+) -> None:
+    """The numpyro sites of one recording (names end in ``suffix``).
+
+    The Gaussian likelihood is an ``obs`` sample site; other likelihoods add their
+    log-likelihood as a ``log_likelihood`` factor. With ``y=None`` (prior or
+    posterior predictive, SBC) ``v_sim`` is the simulated trace and ``obs`` a draw of
+    the likelihood itself (for the Kalman likelihood: with process noise).
+    """
+    gaussian = isinstance(likelihood, GaussianLikelihood)
+    if y is None or gaussian:
+        v = forward.simulate(theta)
+        if y is None:
+            numpyro.deterministic(f"v_sim{suffix}", v)
+        if gaussian:
+            numpyro.sample(f"obs{suffix}", dist.Normal(v, sigma).to_event(v.ndim), obs=y)
+            return
+    if y is None:
+        key = numpyro.prng_key()
+        if key is None:
+            raise ValueError(
+                "Drawing observations needs a PRNG key: run the model under "
+                "numpyro.handlers.seed or numpyro.infer.Predictive."
+            )
+        numpyro.deterministic(f"obs{suffix}", likelihood.sample(key, forward, theta, sigma))
+        return
+    numpyro.factor(f"log_likelihood{suffix}", likelihood.log_prob(forward, theta, y, sigma))
+
+
 class BayesianModel:
     """Priors + likelihood for observed recordings of a module.
 
@@ -213,33 +249,10 @@ class BayesianModel:
         return self.likelihood.pointwise_log_prob(self.forward, theta, y, sigma)
 
     def __call__(self, y=None):
-        """The numpyro model. `y`: observations (n_rec, T), or None to sample them.
-
-        The Gaussian likelihood is an ``obs`` sample site; other likelihoods add
-        their log-likelihood as a factor. With ``y=None`` (prior or posterior
-        predictive, SBC) ``v_sim`` is the simulated trace and ``obs`` a draw of the
-        likelihood itself (for the Kalman likelihood: with process noise).
-        """
+        """The numpyro model. `y`: observations (n_rec, T), or None to sample them
+        (sites as :func:`observation_sites` describes)."""
         theta = self.sample_params()
-        sigma = self._sigma()
-        gaussian = isinstance(self.likelihood, GaussianLikelihood)
-        if y is None or gaussian:
-            v = self.forward.simulate(theta)
-            if y is None:
-                numpyro.deterministic("v_sim", v)
-            if gaussian:
-                numpyro.sample("obs", dist.Normal(v, sigma).to_event(v.ndim), obs=y)
-                return
-        if y is None:
-            key = numpyro.prng_key()
-            if key is None:
-                raise ValueError(
-                    "Drawing observations needs a PRNG key: run the model under "
-                    "numpyro.handlers.seed or numpyro.infer.Predictive."
-                )
-            numpyro.deterministic("obs", self.likelihood.sample(key, self.forward, theta, sigma))
-            return
-        numpyro.factor("log_likelihood", self.log_likelihood(theta, y, sigma))
+        observation_sites(self.likelihood, self.forward, theta, self._sigma(), y)
 
     def check_observations(self, y) -> jnp.ndarray:
         """Validate observations against the simulated shape."""

@@ -29,10 +29,9 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 import numpyro
-import numpyro.distributions as dist
 
-from inference.likelihoods import GaussianLikelihood, KalmanSpec, Likelihood, likelihood_from_name
-from inference.model import BayesianModel, ForwardModel, describe_distribution
+from inference.likelihoods import KalmanSpec, Likelihood, likelihood_from_name
+from inference.model import BayesianModel, ForwardModel, describe_distribution, observation_sites
 from inference.priors import Param
 
 __all__ = ["MultiSweepModel", "module_structure"]
@@ -269,25 +268,7 @@ class MultiSweepModel:
 
     def _sweep_sites(self, k: int, sweep: BayesianModel, theta, sigma, y) -> None:
         """Sweep `k`'s sites: as :meth:`BayesianModel.__call__` with ``_k`` names."""
-        gaussian = isinstance(self.likelihood, GaussianLikelihood)
-        if y is None or gaussian:
-            v = sweep.forward.simulate(theta)
-            if y is None:
-                numpyro.deterministic(f"v_sim_{k}", v)
-            if gaussian:
-                numpyro.sample(f"obs_{k}", dist.Normal(v, sigma).to_event(v.ndim), obs=y)
-                return
-        if y is None:
-            key = numpyro.prng_key()
-            if key is None:
-                raise ValueError(
-                    "Drawing observations needs a PRNG key: run the model under "
-                    "numpyro.handlers.seed or numpyro.infer.Predictive."
-                )
-            draw = self.likelihood.sample(key, sweep.forward, theta, sigma)
-            numpyro.deterministic(f"obs_{k}", draw)
-            return
-        numpyro.factor(f"log_likelihood_{k}", sweep.log_likelihood(theta, y, sigma))
+        observation_sites(self.likelihood, sweep.forward, theta, sigma, y, suffix=f"_{k}")
 
     # ------------------------------------------------------------------ likelihoods
     def _sigma_list(self, sigmas) -> list:

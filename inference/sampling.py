@@ -552,20 +552,12 @@ def _restore_nuts(path: Path, arrays, extra, mcmc, y, seed: int, clock: RunClock
         mcmc.warmup(jax.random.PRNGKey(seed + 1), y, collect_warmup=False)
     finally:
         mcmc.num_warmup = num_warmup
-    leaves, treedef = jax.tree_util.tree_flatten(mcmc.post_warmup_state)
-    if extra.get("treedef") != str(treedef) or extra.get("num_leaves") != len(leaves):
-        raise CheckpointError(f"{path} holds a sampler state of another structure.")
-    restored = []
-    for k, leaf in enumerate(leaves):
-        value = arrays[f"state/{k:05d}"]
-        if value.shape != np.shape(leaf):
-            raise CheckpointError(f"{path}: state leaf {k} has shape {value.shape}.")
-        restored.append(jnp.asarray(value, dtype=jnp.result_type(leaf)))
+    state = _restore_tree(path, mcmc.post_warmup_state, arrays, extra, what="sampler state")
     if clock is not None and "elapsed_s" in extra:
         clock.restore(extra["elapsed_s"])
     done = int(extra["done"])
     return {
-        "state": jax.tree_util.tree_unflatten(treedef, restored),
+        "state": state,
         "done": done,
         "samples": [_unflat("samples", arrays)] if done else [],
         "stats": [_unflat("stats", arrays)] if done else [],
@@ -578,10 +570,13 @@ def _concat_blocks(parts: list[dict]) -> dict:
     return {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
 
 
-def _restore_tree(path: Path, template, arrays: Mapping[str, np.ndarray], extra: Mapping):
+def _restore_tree(
+    path: Path, template, arrays: Mapping[str, np.ndarray], extra: Mapping, what: str = "state"
+):
+    """The pytree saved as ``state/NNNNN`` leaves, checked against ``template``'s structure."""
     leaves, treedef = jax.tree_util.tree_flatten(template)
     if extra.get("treedef") != str(treedef) or extra.get("num_leaves") != len(leaves):
-        raise CheckpointError(f"{path} holds a state of another structure.")
+        raise CheckpointError(f"{path} holds a {what} of another structure.")
     out = []
     for k, leaf in enumerate(leaves):
         value = arrays[f"state/{k:05d}"]
