@@ -46,7 +46,7 @@ def draw_cases(n: int, seed: int = 0) -> list[dict]:
     return cases
 
 
-def run_case(case: dict, method: str, t_max: float = 60.0) -> dict:
+def run_case(case: dict, method: str, t_max: float = 60.0, process_std: dict | None = None) -> dict:
     """Coverage (per state) and mean NIS of one filter on one recording."""
     from datasets.synthetic import hh_compartment
     from experiments.estimate_states import estimate, summarize
@@ -56,7 +56,7 @@ def run_case(case: dict, method: str, t_max: float = 60.0) -> dict:
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # NIS of noise-free dynamics
-        res = estimate(rec, params=case["truth"], method=method)
+        res = estimate(rec, params=case["truth"], method=method, process_std=process_std)
     summary = summarize(res)
     row = {s: summary[s]["coverage95"] for s in STATES}
     spikes = int(np.sum(np.diff((rec.hidden["v_clean_mV"] > 0).astype(int)) == 1))
