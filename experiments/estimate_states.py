@@ -175,6 +175,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--ncomp", type=int, default=DEFAULT_NCOMP, help="swc: comps per branch")
     p.add_argument("--filter", default="auto", help=f"one of {FILTERS} (default auto)")
     p.add_argument("--radius", type=int, default=2, help="block filters: colouring radius")
+    p.add_argument(
+        "--cluster", default="branch", choices=["branch", "comp"], help="block filters: blocks"
+    )
+    p.add_argument(
+        "--coupling",
+        default="coherent",
+        choices=["coherent", "independent"],
+        help="block filters: how blocks are propagated (inference.block_ekf)",
+    )
     p.add_argument("--iters", type=int, default=3, help="iekf: Gauss-Newton iterations")
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--smoother", action="store_true", help="RTS-smoothed (ekf/ukf only)")
@@ -279,6 +288,8 @@ def estimate(
     v0_std=DEFAULT_V0_STD,
     ncomp=DEFAULT_NCOMP,
     radius=2,
+    cluster="branch",
+    coupling="coherent",
     num_iter=3,
 ) -> dict:
     """Filtered (or smoothed) state means/stds of `rec`; returns the arrays of states.npz.
@@ -311,7 +322,10 @@ def estimate(
         mean, std = post.smoothed_means, _diag_std(post.smoothed_covariances)
         nis = nis_of(ssm, y, noise, ssm.filter(y, noise, method=method))
     else:
-        post = ssm.filter(y, noise, method=method, radius=radius, num_iter=num_iter)
+        post = ssm.filter(
+            y, noise, method=method, radius=radius, num_iter=num_iter,
+            cluster=cluster, coupling=coupling,
+        )  # fmt: skip
         mean, std = post.filtered_means, _std_of(post)
         nis = nis_of(ssm, y, noise, post)
     single = bool(np.all(ssm.state_comps == 0))
@@ -457,6 +471,8 @@ def main(argv: list[str] | None = None) -> dict:
             v0_std=args.v0_std,
             ncomp=args.ncomp,
             radius=args.radius,
+            cluster=args.cluster,
+            coupling=args.coupling,
             num_iter=args.iters,
         )
     except ValueError as err:  # e.g. --smoother with a large cell (auto = ekf_block)

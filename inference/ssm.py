@@ -264,6 +264,8 @@ class NeuronSSM:
         output_fields: list[str] | None = None,
         num_iter: int = 3,
         radius: int | None = 2,
+        cluster: str = "branch",
+        coupling: str = "coherent",
         store_blocks: bool = False,
     ):
         """Filter `emissions` ``(T, n_obs)`` (mV) under `noise`.
@@ -274,13 +276,19 @@ class NeuronSSM:
         :class:`~inference.block_ekf.KalmanResult` (``output_fields`` ignored).
         ``num_iter``: Gauss-Newton iterations of ``"iekf"``. ``radius``: colouring
         radius (tree hops) of the block filters, None = exact (one colour per
-        compartment). ``store_blocks``: keep the ``(T, N, k, k)`` blocks.
+        compartment). ``cluster``: one covariance block per branch (``"branch"``, default:
+        keeps the correlations along each branch) or per compartment (``"comp"``; see
+        :mod:`inference.block_ekf`). ``coupling``: ``"coherent"`` (default: blocks' errors
+        propagated as fully correlated; calibrated on CA1) or ``"independent"`` (the dense
+        EKF projected block-diagonal, under-covers on cells; see :mod:`inference.block_ekf`).
+        ``store_blocks``: keep the ``(T, N, k, k)`` blocks.
         """
         method = self.resolve_method(method)
         if method in OWN_METHODS:
             return self._own_filter(
                 emissions, noise, method, stimulus, params, param_state,
-                num_iter=num_iter, radius=radius, store_blocks=store_blocks,
+                num_iter=num_iter, radius=radius, cluster=cluster, coupling=coupling,
+                store_blocks=store_blocks,
             )  # fmt: skip
         y, ssm, u = self._prepare(emissions, noise, method, stimulus, params, param_state)
         fields = FILTER_FIELDS if output_fields is None else list(output_fields)
@@ -298,11 +306,14 @@ class NeuronSSM:
             return "ekf" if self.state_dim <= DENSE_MAX_DIM else "ekf_block"
         return method
 
-    def layout(self, radius: int | None = 2) -> BlockLayout:
-        """Per-compartment blocks and tree colouring (cached per `radius`)."""
-        if radius not in self._layouts:
-            self._layouts[radius] = BlockLayout.of(self, radius)
-        return self._layouts[radius]
+    def layout(
+        self, radius: int | None = 2, cluster: str = "comp", coupling: str = "independent"
+    ) -> BlockLayout:
+        """Blocks (per compartment or per branch) and their colouring (cached)."""
+        key = (radius, cluster, coupling)
+        if key not in self._layouts:
+            self._layouts[key] = BlockLayout.of(self, radius, cluster, coupling)
+        return self._layouts[key]
 
     def _own_filter(self, emissions, noise, method, stimulus, params, param_state, **opts):
         """Run a filter of :mod:`inference.block_ekf` / :mod:`inference.dense_ekf` (jitted)."""
@@ -313,12 +324,18 @@ class NeuronSSM:
         r = jnp.broadcast_to(jnp.asarray(noise.obs_std, z0.dtype), (y.shape[1],))
         key = (method, opts["num_iter"] if method == "iekf" else None)
         if method != "iekf":
-            key = (method, opts["radius"], bool(opts["store_blocks"]))
+            key = (
+                method,
+                opts["radius"],
+                opts["cluster"],
+                opts["coupling"],
+                bool(opts["store_blocks"]),
+            )
         if key not in self._jitted:
             self._jitted[key] = jax.jit(self._filter_fn(method, **opts))
         return self._jitted[key](all_params, z0, p0, q, r, y, u)
 
-    def _filter_fn(self, method, *, num_iter, radius, store_blocks):
+    def _filter_fn(self, method, *, num_iter, radius, cluster, coupling, store_blocks):
         if method == "iekf":
 
             def run(all_params, z0, p0, q, r, y, u) -> KalmanResult:
@@ -329,7 +346,7 @@ class NeuronSSM:
                 )
 
             return run
-        layout = self.layout(radius)
+        layout = self.layout(radius, cluster, coupling)
 
         def run(all_params, z0, p0, q, r, y, u) -> KalmanResult:
             f = self.dynamics_fn(all_params)
