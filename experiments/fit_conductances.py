@@ -2,11 +2,18 @@
 
     python -m experiments.fit_conductances [--data REC.npz|REC.nwb [--sweep N] ...] \\
         [--model hh|pospischil|swc:PATH] [--priors FILE.json] [--window T0:T1] [--dt DT] \\
-        --method nuts|svi|map [--likelihood gaussian|kalman] --out DIR [--resume]
+        [--method nuts|svi|map|smc] [--likelihood gaussian|kalman|features] --out DIR [--resume]
 
 Without ``--data`` it generates and fits the embedded synthetic example (HH
 compartment, truth gNa=0.1, gK=0.04, gLeak=4e-4 S/cm², 50 ms, 0.02 nA step from 5
 to 45 ms, σ = 1 mV).
+
+Methods: by default recordings with a ground truth (synthetic, e.g. the embedded
+example) are fitted with NUTS on the Gaussian likelihood of the trace, real
+recordings of a current step with tempered SMC on summary features
+(``--method smc --likelihood features``, :mod:`experiments.feature_fit`: a trace
+likelihood of a deterministic model is ruled by spike-time misalignment on real
+data, and spike counts have no gradients); ``--method``/``--likelihood`` override it.
 
 Real recordings: ``--data`` reads .npz and .nwb files (``--sweep N`` picks an NWB
 sweep); ``--window t0:t1`` (ms) fits only that part; ``--dt`` simulates on a coarser
@@ -149,6 +156,11 @@ def _parse_process_std(text: str | None) -> dict:
 def _check_counts(parser, args) -> None:
     for flag, value, low in (
         ("--chains", args.chains, 1),
+        ("--particles", args.particles, 8),
+        ("--smc-moves", args.smc_moves, 0),
+        ("--final-moves", args.final_moves, 0),
+        ("--max-stages", args.max_stages, 1),
+        ("--pp-draws", args.pp_draws, 1),
         ("--warmup", args.warmup, 0),
         ("--samples", args.samples, 1),
         ("--svi-steps", args.svi_steps, 1),
@@ -205,6 +217,23 @@ def _check_model(parser, args) -> None:
         parser.error(str(err))
 
 
+def _check_method(parser, args) -> None:
+    """Explicit --method/--likelihood combinations (defaults are resolved on the data)."""
+    smc, features = args.method == "smc", args.likelihood == "features"
+    if features and args.method not in (None, "smc"):
+        parser.error(
+            f"--likelihood features is piecewise constant in the parameters (spike counts): "
+            f"--method {args.method} needs gradients; use --method smc"
+        )
+    if smc and args.likelihood not in (None, "features"):
+        parser.error(f"--method smc samples --likelihood features, not {args.likelihood}")
+    several = len(args.data or []) > 1 or len(args.sweep or []) > 1 or args.synthetic_steps
+    if (smc or features) and several:
+        parser.error("--method smc fits one recording; give a single --data (and --sweep)")
+    if args.method is not None and args.likelihood is None:  # else resolved on the data
+        args.likelihood = "features" if smc else "gaussian"
+
+
 def check_args(parser: argparse.ArgumentParser, args) -> None:
     """Validate every flag before any work (``parser.error`` exits with status 2).
 
@@ -212,6 +241,7 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
     the σ of synthetic data; recordings without ground truth (real data) infer σ.
     """
     _check_counts(parser, args)
+    _check_method(parser, args)
     args.obs_std_given = args.obs_std is not None
     if args.obs_std is None:
         args.obs_std = 1.0
@@ -267,6 +297,16 @@ def _add_data_flags(p) -> None:
     )
 
 
+def _add_smc_flags(p) -> None:
+    p.add_argument("--particles", type=int, default=256, help="SMC particles per population")
+    p.add_argument("--smc-moves", type=int, default=8, help="SMC MH moves per tempering stage")
+    p.add_argument("--final-moves", type=int, default=24, help="SMC MH moves at beta = 1")
+    p.add_argument("--max-stages", type=int, default=40, help="SMC tempering stages at most")
+    p.add_argument(
+        "--pp-draws", type=int, default=100, help="SMC posterior-predictive draws (whole sweep)"
+    )
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(
         description=__doc__.splitlines()[0],
@@ -288,14 +328,25 @@ def parse_args(argv):
         help='override default priors: {"site": ["lognormal", median, log_sd]} or '
         '["normal", mean, sd]',
     )
-    p.add_argument("--method", default="nuts", choices=["nuts", "svi", "map"])
-    p.add_argument("--likelihood", default="gaussian", choices=["gaussian", "kalman"])
+    p.add_argument(
+        "--method",
+        default=None,
+        choices=["nuts", "svi", "map", "smc"],
+        help="default: nuts for synthetic data, smc for a real recording of a step",
+    )
+    p.add_argument(
+        "--likelihood",
+        default=None,
+        choices=["gaussian", "kalman", "features"],
+        help="default: features with --method smc, else gaussian",
+    )
     p.add_argument("--out", type=Path, default=Path("results/fit_conductances"))
-    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--chains", type=int, default=4, help="NUTS chains / SMC populations")
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--samples", type=int, default=500)
     p.add_argument("--svi-steps", type=int, default=3000)
     p.add_argument("--map-steps", type=int, default=400)
+    _add_smc_flags(p)
     p.add_argument(
         "--obs-std",
         type=float,
@@ -342,9 +393,9 @@ def _data_sweeps(args) -> list[tuple[Path, int | None]]:
     return [(data[0], s) for s in sweeps]  # several sweeps of one .nwb file
 
 
-def load_recordings(args) -> list:
+def load_recordings(args, *, prepared: bool = True) -> list:
     """The recordings to fit (``--data`` files, ``--synthetic-steps`` or the embedded
-    example), cut to ``--window`` and resampled to ``--dt``."""
+    example), cut to ``--window`` and resampled to ``--dt`` (unless not `prepared`)."""
     from datasets.resample import prepare
 
     if args.synthetic_steps:
@@ -353,6 +404,8 @@ def load_recordings(args) -> list:
         recs = [load_recording(None)]
     else:
         recs = [load_recording(path, sweep) for path, sweep in _data_sweeps(args)]
+    if not prepared:
+        return recs
     window, dt = getattr(args, "window", None), getattr(args, "dt", None)
     return [prepare(rec, window, dt) for rec in recs]
 
@@ -383,6 +436,9 @@ def run_fingerprint(args, rec, model) -> dict:
         samples=args.samples,
         svi_steps=args.svi_steps,
         map_steps=args.map_steps,
+        smc=None
+        if args.method != "smc"
+        else [args.particles, args.smc_moves, args.final_moves, args.max_stages, args.pp_draws],
         seed=args.seed,
     )
 
@@ -453,10 +509,53 @@ def check_finished_run(out: Path, current: dict) -> None:
         check_fingerprint(saved, current, path)
 
 
+def _resolve_method(args, raw) -> None:
+    """Default --method/--likelihood: SMC on features for one real recording of a step."""
+    real = any(r.truth is None for r in raw)
+    step = all(r.stim_on_ms is not None and r.stim_off_ms is not None for r in raw)
+    if args.method is None:
+        auto = real and step and len(raw) == 1 and args.likelihood in (None, "features")
+        args.method = "smc" if auto else "nuts"
+        if auto:
+            print(
+                "real recording: fitting summary features with tempered SMC (--method smc "
+                "--likelihood features); --method nuts fits the raw trace instead",
+                file=sys.stderr,
+            )
+    if args.likelihood is None:
+        args.likelihood = "features" if args.method == "smc" else "gaussian"
+
+
+def _setup_features(parser, args, rec):
+    """One recording fitted by SMC on features: (recs, model, problem, fingerprint)."""
+    from experiments.cell_models import build_forward, default_priors
+    from experiments.feature_fit import FeatureProblem
+    from inference.model import BayesianModel
+
+    kind = getattr(args, "model_kind", "hh")
+    table = getattr(args, "prior_table", None) or default_priors(kind)
+    swc = getattr(args, "swc_path", None)
+    try:
+        problem = FeatureProblem.of(rec, getattr(args, "window", None), getattr(args, "dt", None))
+        forward = build_forward(kind, problem.fit, table, swc)
+        model = BayesianModel(forward, obs_noise=1.0, likelihood=problem.likelihood())
+    except ValueError as err:
+        parser.error(f"--data/--model: {err}")
+    args.model_spec = (kind, table, swc)
+    return [rec], model, problem, run_fingerprint(args, rec, model)
+
+
 def _setup(parser, args):
     """Recordings, model, observations and run fingerprint (one sweep or several)."""
+    from datasets.resample import prepare
+
     try:
-        recs = load_recordings(args)
+        raw = load_recordings(args, prepared=False)
+        _resolve_method(args, raw)
+        if args.method == "smc":
+            return _setup_features(parser, args, raw[0])
+        window, dt = getattr(args, "window", None), getattr(args, "dt", None)
+        recs = [prepare(rec, window, dt) for rec in raw]
     except (ValueError, TypeError, KeyError) as err:
         parser.error(f"--data: {err}")
     real = any(r.truth is None for r in recs)
@@ -544,26 +643,39 @@ def main(argv: list[str] | None = None) -> dict:
     args.out.mkdir(parents=True, exist_ok=True)
     clock = RunClock()
     print(f"fitting {_describe_data(recs)} with {args.method}/{args.likelihood}", file=sys.stderr)
+    lap = check = smc_info = None
+    t_ms = np.asarray(recs[0].t_ms) if single else None
     try:
         if args.resume:
             check_finished_run(args.out, fp)
-        result = run_method(args, model, y, fingerprint=fp, clock=clock)
+        if args.method == "smc":
+            from experiments.feature_fit import run_smc_fit
+
+            idata, t_ms, check, smc_info = run_smc_fit(
+                args, y, model, fingerprint=fp, model_spec=args.model_spec
+            )
+        else:
+            result = run_method(args, model, y, fingerprint=fp, clock=clock)
     except (ResumeMismatchError, CheckpointError) as err:
         parser.exit(2, f"{parser.prog}: error: cannot --resume: {err}\n")
     wall = clock.elapsed()
     dt = recs[0].dt_ms if single else [r.dt_ms for r in recs]
-    idata = to_inference_data(result, model, y, dt_ms=dt, seed=args.seed, runtime_s=wall)
-    lap = None
+    if args.method != "smc":
+        idata = to_inference_data(result, model, y, dt_ms=dt, seed=args.seed, runtime_s=wall)
     if args.method == "map":
         lap = laplace_idata(result, model, y, dt=dt, seed=args.seed)
     truth = _shared_truth(recs)
     summary = summarize(idata, truth=truth)
-    t_ms = np.asarray(recs[0].t_ms) if single else None
     paths = save_results(
         idata, args.out, truth=truth, t_ms=t_ms, priors=model_priors(model), laplace=lap
     )
     report = _report(args, recs, summary, wall, paths, fp)
-    check = predictive_check(recs[0], lap if lap is not None else idata) if single else None
+    if smc_info is not None:
+        report["smc"] = smc_info
+        paths["predictive_check"] = args.out / "predictive_check.png"
+        report["files"]["predictive_check"] = str(paths["predictive_check"])
+    elif single:
+        check = predictive_check(recs[0], lap if lap is not None else idata)
     if check is not None:
         report["predictive_check"] = check
     report["model"] = args.model

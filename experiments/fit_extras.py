@@ -72,17 +72,21 @@ def predictive_check(rec, idata) -> dict | None:
     pred = pred.reshape((-1,) + pred.shape[2:])[:, 0]
     counts, rests = zip(*(count_and_rest(v, rec.dt_ms, on, off) for v in pred))
     rec_count, rec_rest = count_and_rest(rec.v_mV, rec.dt_ms, on, off)
-    out = {"draws": len(counts), "window_ms": [0.0, float(off)]}
-    for key, observed, values in (
-        ("spike_count", rec_count, counts),
-        ("resting_potential_mV", rec_rest, rests),
-    ):
-        lo, med, hi = np.quantile(np.asarray(values, float), [0.05, 0.5, 0.95])
-        out[key] = {
-            "recorded": float(observed),
-            "median": float(med),
-            "q05": float(lo),
-            "q95": float(hi),
-            "in_90": bool(lo <= observed <= hi),
-        }
-    return out
+    return {
+        "draws": len(counts),
+        "window_ms": [0.0, float(off)],
+        "spike_count": interval_check(rec_count, counts),
+        "resting_potential_mV": interval_check(rec_rest, rests),
+    }
+
+
+def interval_check(observed: float, values) -> dict:
+    """A recorded value against the median and 90% interval of predictive `values`."""
+    lo, med, hi = np.quantile(np.asarray(values, float), [0.05, 0.5, 0.95])
+    return {
+        "recorded": float(observed),
+        "median": float(med),
+        "q05": float(lo),
+        "q95": float(hi),
+        "in_90": bool(lo <= observed <= hi),
+    }

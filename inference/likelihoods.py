@@ -191,8 +191,13 @@ class FeatureLikelihood:
     """Gaussian likelihood of summary features of the traces (:mod:`inference.features`).
 
     Args:
-        windows: Where the features are measured (``features.recording_windows``).
+        windows: Where the features are measured on the simulation's time grid
+            (``features.recording_windows``, ``FeatureWindows.shifted``).
         scales: Tolerated discrepancy per feature (``features.feature_scales``).
+        observed: The recording's features, when they are measured on another grid
+            than the simulation's (e.g. the full-rate recording of a fit simulated
+            on a coarser step or a shorter window); ``y`` is then not used. Default:
+            the features of ``y`` on ``windows``.
 
     ``sigma`` is unused (the scales play its role). The likelihood of the observed
     features is one number, so :meth:`pointwise_log_prob` puts it at the last step.
@@ -200,14 +205,27 @@ class FeatureLikelihood:
 
     windows: Any
     scales: Any
+    observed: Any = None
     name: str = "features"
 
-    def log_prob(self, forward, theta, y, sigma):
+    def simulated_features(self, forward, theta) -> jax.Array:
+        """Features ``(n_rec, F)`` of the simulation at `theta`."""
+        from inference.features import trace_features
+
+        return trace_features(forward.simulate(theta), self.windows)
+
+    def log_prob_of_features(self, simulated, y=None) -> jax.Array:
+        """Log-likelihood of the observed features given simulated ones ``(..., F)``."""
         from inference.features import feature_log_lik, trace_features
 
-        simulated = trace_features(forward.simulate(theta), self.windows)
-        observed = trace_features(jnp.asarray(y), self.windows)
-        return jnp.sum(feature_log_lik(simulated, observed, jnp.asarray(self.scales)))
+        if self.observed is not None:
+            observed = jnp.asarray(self.observed)
+        else:
+            observed = trace_features(jnp.asarray(y), self.windows)
+        return feature_log_lik(simulated, observed, jnp.asarray(self.scales))
+
+    def log_prob(self, forward, theta, y, sigma):
+        return jnp.sum(self.log_prob_of_features(self.simulated_features(forward, theta), y))
 
     def pointwise_log_prob(self, forward, theta, y, sigma):
         total = self.log_prob(forward, theta, y, sigma)
@@ -215,13 +233,18 @@ class FeatureLikelihood:
         return jnp.zeros(n, jnp.result_type(total)).at[-1].set(total)
 
     def sample(self, key, forward, theta, sigma):
-        raise NotImplementedError(
+        raise TypeError(
             "FeatureLikelihood models features, not traces: it cannot draw synthetic "
             "recordings. Use GaussianLikelihood for predictive traces."
         )
 
     def describe(self) -> dict:
-        return {"likelihood": self.name, "scales": np.asarray(self.scales).tolist()}
+        out = {"likelihood": self.name, "scales": np.asarray(self.scales).tolist()}
+        if self.observed is not None:
+            out["observed"] = np.asarray(self.observed).tolist()
+        w = self.windows
+        out["windows"] = [w.dt, w.stim_on, w.stim_off, w.t0, w.early_ms, w.sub_ms]
+        return out
 
 
 def likelihood_from_name(name: str | Likelihood, *, kalman: KalmanSpec | None = None) -> Likelihood:

@@ -8,6 +8,7 @@ independent populations (reported as arviz "chains" for a between-run R-hat).
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from collections.abc import Callable
@@ -66,6 +67,87 @@ class SmcResult:
         return np.array([len(np.unique(zp, axis=0)) / zp.shape[0] for zp in self.z])
 
 
+@dataclass
+class _Run:
+    """The sampler's whole state between two stages (what a checkpoint holds)."""
+
+    z: np.ndarray  # (populations, particles, d)
+    ll: np.ndarray  # (populations, particles)
+    feats: np.ndarray  # (populations, particles, F)
+    beta: np.ndarray  # (populations,)
+    log_z: np.ndarray
+    scale: np.ndarray
+    betas: list
+    accepts: list
+    stage: int = 0
+    final_done: int = 0
+    truncated: bool = False
+
+    def arrays(self) -> dict:
+        return {
+            "z": self.z,
+            "ll": self.ll,
+            "feats": self.feats,
+            "beta": self.beta,
+            "log_z": self.log_z,
+            "scale": self.scale,
+            "betas": np.stack(self.betas),
+            "accepts": np.stack(self.accepts) if self.accepts else np.zeros((0, self.beta.size)),
+        }
+
+    @classmethod
+    def from_arrays(cls, a: dict, extra: dict) -> _Run:
+        return cls(
+            a["z"],
+            a["ll"],
+            a["feats"],
+            a["beta"],
+            a["log_z"],
+            a["scale"],
+            list(a["betas"]),
+            list(a["accepts"]),
+            int(extra["stage"]),
+            int(extra["final_done"]),
+            bool(extra["truncated"]),
+        )
+
+
+class SmcCheckpoint:
+    """Where and for which run :func:`tempered_smc` saves its state after every stage.
+
+    Args:
+        path: the ``.npz`` file (written atomically, no pickle).
+        fingerprint: the run's fingerprint (:func:`inference.checkpoint.fingerprint`);
+            resuming from a checkpoint of another run raises ``ResumeMismatchError``.
+        resume: continue from `path` if it exists.
+    """
+
+    def __init__(self, path, fingerprint: dict, *, resume: bool = False):
+        from pathlib import Path
+
+        self.path, self.fingerprint, self.resume = Path(path), dict(fingerprint), resume
+
+    def save(self, run: _Run, rng) -> None:
+        from inference.checkpoint import save_arrays
+
+        extra = {
+            "stage": run.stage,
+            "final_done": run.final_done,
+            "truncated": run.truncated,
+            "rng": json.dumps(rng.bit_generator.state),
+        }
+        save_arrays(self.path, run.arrays(), fingerprint=self.fingerprint, extra=extra)
+
+    def load(self, rng) -> _Run | None:
+        from inference.checkpoint import load_arrays
+
+        if not (self.resume and self.path.exists()):
+            return None
+        arrays, extra = load_arrays(self.path, fingerprint=self.fingerprint)
+        rng.bit_generator.state = json.loads(extra["rng"])
+        return _Run.from_arrays(arrays, extra)
+
+
 def _next_beta(ll: np.ndarray, beta: float, target: float) -> float:
     """Largest beta' <= 1 whose incremental weights keep ESS/N >= target (bisection)."""
 
@@ -90,20 +172,56 @@ def _systematic(logw: np.ndarray, rng) -> np.ndarray:
     return np.minimum(np.searchsorted(cdf, u), logw.size - 1)
 
 
-def _mh_move(state, beta, scale, evaluate, log_prior, rng):
-    """One random-walk Metropolis step per particle, proposal ``scale * N(0, cov_pop)``."""
-    z, ll, feats = state
+def _mh_move(run: _Run, evaluate, log_prior, rng) -> None:
+    """One random-walk Metropolis step per particle, proposal ``scale * N(0, cov_pop)``;
+    the proposal scale adapts towards an acceptance rate of 1/4."""
+    z, ll, feats = run.z, run.ll, run.feats
     n_pop, n, d = z.shape
     chol = np.stack([np.linalg.cholesky(np.cov(zp.T) + 1e-8 * np.eye(d)) for zp in z])
-    prop = z + scale[:, None, None] * np.einsum("pij,pnj->pni", chol, rng.standard_normal(z.shape))
+    step = np.einsum("pij,pnj->pni", chol, rng.standard_normal(z.shape))
+    prop = z + run.scale[:, None, None] * step
     ll_new, f_new = evaluate(prop.reshape(-1, d))
     ll_new, f_new = ll_new.reshape(n_pop, n), f_new.reshape(n_pop, n, -1)
-    b = beta[:, None]
+    b = run.beta[:, None]
     cur = log_prior(z) + np.where(np.isfinite(ll), b * ll, -np.inf)
     new = log_prior(prop) + np.where(np.isfinite(ll_new), b * ll_new, -np.inf)
     acc = np.log(rng.random((n_pop, n))) < new - cur
-    z = np.where(acc[..., None], prop, z)
-    return (z, np.where(acc, ll_new, ll), np.where(acc[..., None], f_new, feats)), acc.mean(1)
+    run.z = np.where(acc[..., None], prop, z)
+    run.ll = np.where(acc, ll_new, ll)
+    run.feats = np.where(acc[..., None], f_new, feats)
+    rate = acc.mean(1)
+    run.scale = np.clip(run.scale * np.exp(rate - 0.25), 0.02, 3.0)
+    run.accepts.append(rate)
+
+
+def _reweight_and_resample(run: _Run, new_beta: np.ndarray, rng) -> None:
+    """Incremental weights from ``run.beta`` to `new_beta`, evidence update, resampling."""
+    n_pop, n = run.ll.shape
+    idx = []
+    for p in range(n_pop):
+        lw = np.where(np.isfinite(run.ll[p]), (new_beta[p] - run.beta[p]) * run.ll[p], -np.inf)
+        run.log_z[p] += np.logaddexp.reduce(lw) - math.log(n)
+        idx.append(_systematic(lw, rng))
+    run.z, run.ll, run.feats = (
+        np.stack([x[p][idx[p]] for p in range(n_pop)]) for x in (run.z, run.ll, run.feats)
+    )
+    run.beta = new_beta
+
+
+def _start(evaluate, prior: PriorSpace, populations: int, particles: int, seed: int) -> _Run:
+    d = len(prior.names)
+    z = prior.sample(jax.random.PRNGKey(seed), populations * particles)
+    ll, feats = evaluate(z)
+    return _Run(
+        z.reshape(populations, particles, d),
+        np.asarray(ll).reshape(populations, particles),
+        np.asarray(feats).reshape(populations, particles, -1),
+        np.zeros(populations),
+        np.zeros(populations),
+        np.full(populations, 2.38 / math.sqrt(d)),
+        [np.zeros(populations)],
+        [],
+    )
 
 
 def tempered_smc(
@@ -118,6 +236,7 @@ def tempered_smc(
     max_stages: int = 40,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
+    checkpoint: SmcCheckpoint | None = None,
 ) -> SmcResult:
     """Adaptive tempered SMC from the prior to ``prior * exp(log_lik)``.
 
@@ -126,50 +245,40 @@ def tempered_smc(
     (next beta: conditional ESS of the incremental weights = `target_ess`), is resampled
     at every stage and moved `moves` times; `final_moves` more moves at beta = 1. If
     `max_stages` is reached the last stage jumps to beta = 1 (``truncated=True``: only a
-    rough approximation, e.g. for smoke tests).
+    rough approximation, e.g. for smoke tests). With `checkpoint` the whole state
+    (particles, schedule, proposal scales, random-number state) is saved after every
+    stage and every final move; a resumed run continues exactly where it stopped.
     """
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     rng = np.random.default_rng(seed)
     lp_fn = jax.jit(prior.log_prior)
     log_prior = lambda z: np.asarray(lp_fn(jnp.asarray(z)))  # noqa: E731
-    d = len(prior.names)
-    z = prior.sample(jax.random.PRNGKey(seed), populations * particles)
-    ll, feats = evaluate(z)
-    state = (
-        z.reshape(populations, particles, d),
-        ll.reshape(populations, particles),
-        feats.reshape(populations, particles, -1),
-    )
-    beta, log_z = np.zeros(populations), np.zeros(populations)
-    scale = np.full(populations, 2.38 / math.sqrt(d))
-    betas, accepts, stage, truncated = [beta.copy()], [], 0, False
-    while np.any(beta < 1.0):
-        stage += 1
-        new = np.array([_next_beta(lp, b, target_ess) for lp, b in zip(state[1], beta)])
-        if stage >= max_stages and np.any(new < 1.0):
-            new, truncated = np.ones(populations), True
-        idx = []
-        for p in range(populations):
-            lw = np.where(np.isfinite(state[1][p]), (new[p] - beta[p]) * state[1][p], -np.inf)
-            log_z[p] += np.logaddexp.reduce(lw) - math.log(particles)
-            idx.append(_systematic(lw, rng))
-        state = tuple(np.stack([x[p][idx[p]] for p in range(populations)]) for x in state)
-        beta = new
-        for _ in range(moves if np.any(beta < 1.0) else 0):
-            state, acc = _mh_move(state, beta, scale, evaluate, log_prior, rng)
-            scale = np.clip(scale * np.exp(acc - 0.25), 0.02, 3.0)
-            accepts.append(acc)
-        betas.append(beta.copy())
+    run = checkpoint.load(rng) if checkpoint is not None else None
+    if run is None:
+        run = _start(evaluate, prior, populations, particles, seed)
+    else:
+        log(f"[smc] resumed at stage {run.stage} (final moves done: {run.final_done})")
+    save = (lambda: checkpoint.save(run, rng)) if checkpoint is not None else (lambda: None)
+    while np.any(run.beta < 1.0):
+        run.stage += 1
+        new = np.array([_next_beta(lp, b, target_ess) for lp, b in zip(run.ll, run.beta)])
+        if run.stage >= max_stages and np.any(new < 1.0):
+            new, run.truncated = np.ones(populations), True
+        _reweight_and_resample(run, new, rng)
+        for _ in range(moves if np.any(run.beta < 1.0) else 0):
+            _mh_move(run, evaluate, log_prior, rng)
+        run.betas.append(run.beta.copy())
+        save()
         log(
-            f"[smc] stage {stage}: beta {np.round(beta, 4).tolist()}  "
-            f"median log-lik {np.median(state[1]):.1f}  accept {np.round(acc_last(accepts), 2)}"
+            f"[smc] stage {run.stage}: beta {np.round(run.beta, 4).tolist()}  median log-lik "
+            f"{np.median(run.ll):.1f}  accept {np.round(acc_last(run.accepts), 2)}"
         )
-    for _ in range(final_moves):
-        state, acc = _mh_move(state, beta, scale, evaluate, log_prior, rng)
-        scale = np.clip(scale * np.exp(acc - 0.25), 0.02, 3.0)
-        accepts.append(acc)
-    log(f"[smc] done after {stage} stages; final accept {np.round(acc_last(accepts), 2)}")
-    return SmcResult(state[0], state[1], state[2], betas, log_z, accepts, truncated)
+    while run.final_done < final_moves:
+        _mh_move(run, evaluate, log_prior, rng)
+        run.final_done += 1
+        save()
+    log(f"[smc] done after {run.stage} stages; final accept {np.round(acc_last(run.accepts), 2)}")
+    return SmcResult(run.z, run.ll, run.feats, run.betas, run.log_z, run.accepts, run.truncated)
 
 
 def acc_last(accepts: list) -> list:

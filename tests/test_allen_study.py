@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import jax
 
 jax.config.update("jax_enable_x64", True)
@@ -14,6 +16,8 @@ import pytest  # noqa: E402
 from datasets.loaders import allen_sweeps, load_npz  # noqa: E402
 from datasets.recording import Recording  # noqa: E402
 from experiments import allen_study  # noqa: E402
+from experiments.cell_models import POSPISCHIL_PRIORS, _steady_current, build_forward  # noqa: E402
+from experiments.feature_fit import FeatureProblem  # noqa: E402
 from inference import features as ft  # noqa: E402
 from inference import smc as smc_mod  # noqa: E402
 
@@ -44,7 +48,7 @@ CSV_COLUMNS = [
 @needs_allen
 def test_features_of_a_recorded_sweep():
     rec = load_npz(SWEEPS[0])
-    count, rest = allen_study.recorded_targets(rec)
+    count, rest = FeatureProblem.of(rec).targets()
     assert count > 0
     assert -90.0 < rest < -50.0
     windows = ft.recording_windows(rec)
@@ -99,11 +103,11 @@ def test_tempered_smc_recovers_a_gaussian_posterior():
 def test_resting_state_is_an_equilibrium():
     n = 1001
     rec = Recording(v_mV=np.zeros(n), i_nA=np.zeros(n), dt_ms=0.05)
-    theta = {k: np.array([loc]) for k, (_, loc, _) in allen_study.PARAM_SPECS.items()}
-    sim = allen_study.Simulator(rec)
-    v = np.asarray(sim.batch_fn()(theta))[0]
-    p = {**sim.fixed, **{k: float(x[0]) for k, x in theta.items()}}
-    assert abs(float(allen_study._steady_current(v[0], p))) < 1e-10
+    fwd = build_forward("pospischil", rec, POSPISCHIL_PRIORS)
+    theta = {k: loc for k, (_, loc, _) in allen_study.PARAM_SPECS.items()}
+    v = np.asarray(fwd.simulate(theta))[0]
+    p = {**fwd.fixed, **theta}
+    assert abs(float(_steady_current(v[0], p))) < 1e-10
     assert np.ptp(v) < 1e-6 and -90.0 < v[0] < -50.0
 
 
@@ -124,3 +128,8 @@ def test_quick_study_on_one_sweep(tmp_path):
     idata = az.from_netcdf(sweep_dir / "posterior.nc")
     assert set(allen_study.PARAM_SPECS) <= set(idata.posterior.data_vars)
     assert idata.posterior_predictive["spike_count"].size == rows[0]["pp_draws"]
+    assert rows[0]["distinct_particles"] > 2
+    run = json.loads((sweep_dir / "run.json").read_text())
+    assert run["method"] == "smc" and run["likelihood"] == "features"
+    for name in ("predictive_check.png", "pair.png", "prior_posterior.png", "trace_rank.png"):
+        assert (sweep_dir / name).stat().st_size > 0
