@@ -19,11 +19,13 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m experiments.fit_conductances --out results/flagship
 
+# --max-worker-restart=0: a worker that crashes (e.g. a segfault in a C extension) fails the
+# run at once; pytest-xdist 3.8's loadgroup scheduler can hang after replacing a crashed worker.
 test: $(STAMP)
 	$(BIN)/python -m ruff check sim inference datasets experiments tests
 	$(BIN)/python -m ruff format --check sim inference datasets experiments tests
 	$(BIN)/python .ci/pyright_budget.py
-	$(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadgroup --max-worker-restart=0
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow

@@ -426,6 +426,12 @@ def load_nwb(
         ValueError: Unreadable file, no or several matching sweeps, a response whose
             stimulus cannot be told (the message lists the candidates), or bad data.
         TypeError: `sweep`/`stimulus` of the wrong type, or non-numeric data.
+
+    A file whose HDF5 metadata has overwritten bytes can crash the interpreter inside
+    libhdf5 (about 1 in 500 random byte flips of a small file does), which does not
+    validate every block it reads; no Python code can catch that. Check a file of
+    unknown integrity in a subprocess first
+    (``python -c "import datasets; datasets.load_nwb('F.nwb')"``).
     """
     path, io = _open(path)
     with io:

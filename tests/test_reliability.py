@@ -566,45 +566,37 @@ def test_fuzzed_nwb_files_only_raise_clear_errors(fuzz_dir):
     counter = {"n": 0}
     targets = ["acquisition/data_00000_AD0", "stimulus/presentation/data_00000_DA0"]
 
-    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=225, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.data())
     def check(data):
         counter["n"] += 1
         path = fuzz_dir / "f.nwb"
         path.write_bytes(template)
-        mode = data.draw(st.sampled_from(["data", "attr", "drop", "bytes"]))
-        if mode == "bytes":
-            raw = bytearray(template)
-            for _ in range(data.draw(st.integers(1, 20))):
-                raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
-            path.write_bytes(bytes(raw))
-        else:
-            with h5py.File(path, "r+") as f:
-                grp = f[data.draw(st.sampled_from(targets))]
-                if mode == "data":
-                    del grp["data"]
-                    value = data.draw(
-                        st.one_of(
-                            st.lists(st.floats(allow_nan=True, width=32), max_size=25),
-                            st.lists(
-                                st.text(alphabet="abc1.-", max_size=2), min_size=1, max_size=5
-                            ),
-                            st.lists(st.integers(-3, 3), max_size=25),
-                        )
+        # Structural damage through h5py keeps the HDF5 container valid, so libhdf5 reads
+        # it safely; random byte flips are fuzzed in a child process (test below).
+        mode = data.draw(st.sampled_from(["data", "attr", "drop"]))
+        with h5py.File(path, "r+") as f:
+            grp = f[data.draw(st.sampled_from(targets))]
+            if mode == "data":
+                del grp["data"]
+                value = data.draw(
+                    st.one_of(
+                        st.lists(st.floats(allow_nan=True, width=32), max_size=25),
+                        st.lists(st.text(alphabet="abc1.-", max_size=2), min_size=1, max_size=5),
+                        st.lists(st.integers(-3, 3), max_size=25),
                     )
-                    arr = np.asarray(value)
-                    if arr.dtype.kind == "U":
-                        arr = arr.astype("S")
-                    grp.create_dataset("data", data=arr)
-                elif mode == "attr":
-                    ds = grp["data"]
-                    name = data.draw(
-                        st.sampled_from(["conversion", "offset", "unit", "resolution"])
-                    )
-                    value = data.draw(st.one_of(st.floats(allow_nan=True), st.text(max_size=4)))
-                    ds.attrs[name] = value
-                else:
-                    del grp[data.draw(st.sampled_from(["data", "starting_time"]))]
+                )
+                arr = np.asarray(value)
+                if arr.dtype.kind == "U":
+                    arr = arr.astype("S")
+                grp.create_dataset("data", data=arr)
+            elif mode == "attr":
+                ds = grp["data"]
+                name = data.draw(st.sampled_from(["conversion", "offset", "unit", "resolution"]))
+                value = data.draw(st.one_of(st.floats(allow_nan=True), st.text(max_size=4)))
+                ds.attrs[name] = value
+            else:
+                del grp[data.draw(st.sampled_from(["data", "starting_time"]))]
         for sweep in (None, 0):
             try:
                 load_nwb(path, sweep=sweep)
@@ -612,7 +604,7 @@ def test_fuzzed_nwb_files_only_raise_clear_errors(fuzz_dir):
                 assert str(path) in str(err), (type(err), err)
 
     check()
-    assert counter["n"] >= 300
+    assert counter["n"] >= 225
 
 
 def test_fuzzed_cli_flags_fail_only_with_usage_errors():
@@ -701,3 +693,35 @@ def test_float32_mode_warns_once(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert out.stderr.count("float32") == 1, out.stderr
+
+
+def test_byte_corrupted_nwb_files_only_raise_clear_errors(tmp_path):
+    """Random byte flips of a small NWB file, read in a child process (see
+    tests/nwb_byte_fuzz.py): every example must raise an error naming the file, or be
+    one of the rare files on which libhdf5 itself crashes (SIGSEGV, upstream). Example
+    286 is such a file with h5py 3.16, so the restart path runs every time."""
+    pytest.importorskip("pynwb")
+    first, last, crashed = 200, 299, []
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
+    while first <= last:
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "tests" / "nwb_byte_fuzz.py"), str(tmp_path)]
+            + [str(first), str(last)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            timeout=600,
+        )
+        lines = proc.stdout.splitlines()
+        bad = [line for line in lines if line.startswith("bad ")]
+        assert not bad, bad
+        if proc.returncode == 0:
+            break
+        started = [int(line.split()[1]) for line in lines if line.startswith("start ")]
+        # A Python-level failure (returncode > 0) is ours; only a signal is libhdf5's.
+        assert proc.returncode < 0 and started, (proc.returncode, proc.stderr[-3000:])
+        crashed.append(started[-1])
+        first = started[-1] + 1
+        assert len(crashed) <= 10, f"libhdf5 crashed on too many examples: {crashed}"
+    print(f"libhdf5 crashed on byte-corrupted examples {crashed} of 200..{last}")
