@@ -165,9 +165,9 @@ def predictive(problem: FeatureProblem, model_spec: tuple, theta: dict) -> dict:
 
 
 def to_idata(smc, space, problem: FeatureProblem, pp: dict, attrs: dict):
-    """InferenceData: populations as chains; predictive counts, rests, features and
+    """Results tree (ArviZ 1): populations as chains; predictive counts, rests, features and
     decimated traces (``v_pred``/``v_obs`` for the plots)."""
-    import arviz as az
+    import arviz_base as azb
 
     from inference.features import FEATURE_NAMES
 
@@ -177,23 +177,26 @@ def to_idata(smc, space, problem: FeatureProblem, pp: dict, attrs: dict):
     stride = max(1, math.ceil(len(problem.rec) / MAX_PLOT_SAMPLES))
     t_plot = np.asarray(problem.rec.t_ms)[::stride]
     targets = problem.targets()
-    return az.from_dict(
-        posterior=post,
-        posterior_predictive={
+    groups = {
+        "posterior": post,
+        "posterior_predictive": {
             "spike_count": per_pop(pp["ref"]["spike_count"]),
             "resting_potential": per_pop(pp["ref"]["rest"]),
             "features": per_pop(pp["ref"]["features"]),
             "spike_count_fit_dt": per_pop(pp["fit"]["spike_count"]),
             "v_pred": per_pop(pp["ref"]["v"][:, None, ::stride]),
         },
-        sample_stats={"feature_log_lik": smc.log_lik, "sim_features": smc.features},
-        observed_data={
+        "sample_stats": {"feature_log_lik": smc.log_lik, "sim_features": smc.features},
+        "observed_data": {
             "features": problem.observed,
             "spike_count": np.asarray(targets[0]),
             "resting_potential": np.asarray(targets[1]),
             "v_obs": np.asarray(problem.rec.v_mV)[None, ::stride],
         },
-        constant_data={"feature_scale": problem.scales},
+        "constant_data": {"feature_scale": problem.scales},
+    }
+    tree = azb.from_dict(
+        groups,
         coords={"feature": list(FEATURE_NAMES), "time": t_plot, "recording": [0]},
         dims={
             "features": ["feature"],
@@ -202,8 +205,9 @@ def to_idata(smc, space, problem: FeatureProblem, pp: dict, attrs: dict):
             "v_pred": ["recording", "time"],
             "v_obs": ["recording", "time"],
         },
-        attrs=attrs,
-    ), t_plot
+    )
+    tree.attrs.update(attrs)
+    return tree, t_plot
 
 
 def predictive_report(problem: FeatureProblem, pp: dict, distinct: int) -> dict:

@@ -30,7 +30,7 @@ embedded example's cell, one current step (nA) each (sweep k: noise seed k, so a
 0.02 nA sweep 0 is the embedded example). Observed data, log-likelihood and
 posterior predictive are then ``v_obs_k`` / ``v_pred_k`` per sweep.
 
-Writes ``DIR/posterior.nc`` (arviz InferenceData with one posterior variable per
+Writes ``DIR/posterior.nc`` (an ArviZ 1 results tree with one posterior variable per
 prior site, e.g. ``HH_gNa``, ``HH_gK``, ``HH_gLeak``), ``DIR/summary.csv``,
 ``DIR/run.json`` and plots. ``--resume`` continues an interrupted run from its last
 checkpoint (``DIR/checkpoints``).

@@ -8,6 +8,8 @@ import sys
 
 import numpy as np
 
+from inference.idata import has_group
+
 
 def model_priors(model) -> dict:
     """site -> numpyro prior of a BayesianModel (σ too when inferred); {} for others."""
@@ -62,7 +64,7 @@ def predictive_check(rec, idata) -> dict | None:
     Needs a single-sweep `idata` with ``v_pred`` and a recording with its stimulus
     onset after t = 0 (the resting window); None otherwise.
     """
-    if idata is None or "posterior_predictive" not in idata.groups():
+    if idata is None or not has_group(idata, "posterior_predictive"):
         return None
     if "v_pred" not in idata.posterior_predictive or not rec.stim_on_ms or rec.stim_on_ms <= 0:
         return None

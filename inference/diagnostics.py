@@ -2,7 +2,8 @@
 
 :func:`to_inference_data` converts a :class:`~inference.sampling.NutsResult` or
 :class:`~inference.sampling.SviResult` of a :class:`~inference.model.BayesianModel`
-into ``az.InferenceData`` with the groups
+into an ArviZ 1 results tree (``xarray.DataTree``, see :mod:`inference.idata`) with
+the groups
 
 * ``posterior``: one variable per numpyro site (``HH_gNa``, ..., ``sigma`` if
   inferred); dims ``(chain, draw)`` plus ``<site>_element`` for per-element sites;
@@ -34,27 +35,38 @@ import json
 import math
 import os
 import sys
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import arviz as az
+import arviz_base as azb
 import jax
 import jax.numpy as jnp
 import matplotlib
 import numpy as np
 import pandas as pd
+import xarray as xr
 
 if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
     matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from arviz_stats.summary import summary as _az_summary  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
 
 from inference.checkpoint import atomic_path  # noqa: E402
 from inference.fit_plots import (  # noqa: E402
-    param_label,
     plain_ticks,
     plot_prior_posterior,
     plot_spike_raster,
 )
+from inference.idata import (  # noqa: E402
+    group_names,
+    has_group,
+    make_tree,
+    read_netcdf,
+    write_netcdf,
+)
+from inference.mcmc_plots import plot_pair, plot_trace_rank  # noqa: E402,F401
 
 _STAT_NAMES = {"num_steps": "n_steps", "accept_prob": "acceptance_rate"}
 
@@ -221,17 +233,17 @@ def _observation_groups(blocks, draws, num_predictive, seed, chunk, log_likeliho
             ll[f"v_obs{b.suffix}"] = _pointwise_ll(b.model, draws, b.y, chunk, b.sigma_site)
             ll_dims[f"v_obs{b.suffix}"] = [tdim]
     groups = {
-        "observed_data": az.dict_to_dataset(obs, coords=coords, dims=obs_dims, default_dims=[])
+        "observed_data": azb.dict_to_dataset(obs, coords=coords, dims=obs_dims, sample_dims=[])
     }
     if pred:
-        groups["posterior_predictive"] = az.dict_to_dataset(
+        groups["posterior_predictive"] = azb.dict_to_dataset(
             pred,
-            coords={**coords, "draw": draw_idx},
+            coords={**coords, "draw": np.asarray(draw_idx)},
             dims={f"v_pred{b.suffix}": obs_dims[f"v_obs{b.suffix}"] for b in blocks},
         )
     if ll:
         times = {d: coords[d] for dims in ll_dims.values() for d in dims}
-        groups["log_likelihood"] = az.dict_to_dataset(ll, coords=times, dims=ll_dims)
+        groups["log_likelihood"] = azb.dict_to_dataset(ll, coords=times, dims=ll_dims)
     return groups
 
 
@@ -246,8 +258,8 @@ def to_inference_data(
     log_likelihood: bool = True,
     chunk_size: int = 64,
     runtime_s: float | None = None,
-) -> az.InferenceData:
-    """``az.InferenceData`` of a NUTS or SVI result (see the module docstring).
+) -> xr.DataTree:
+    """Results tree of a NUTS or SVI result (see the module docstring).
 
     For a :class:`~inference.multisweep.MultiSweepModel` every sweep ``k`` has its
     own variables ``v_obs_k`` (observed data and log-likelihood) and ``v_pred_k``
@@ -268,18 +280,20 @@ def to_inference_data(
     """
     blocks = _observation_blocks(model, y, dt_ms)
     draws = _posterior_draws(result, model)
-    dims = {k: [f"{k}_element"] for k, v in draws.items() if v.ndim > 2}
-    groups = {"posterior": az.dict_to_dataset(draws, library=None, dims=dims)}
+    dims: dict[Hashable, Sequence[Hashable]] = {
+        k: [f"{k}_element"] for k, v in draws.items() if v.ndim > 2
+    }
+    groups = {"posterior": azb.dict_to_dataset(draws, dims=dims)}
     stats = _sample_stats(result)
     if stats is not None:
-        groups["sample_stats"] = az.dict_to_dataset(stats)
+        groups["sample_stats"] = azb.dict_to_dataset(stats)
     groups.update(
         _observation_groups(blocks, draws, num_predictive, seed, chunk_size, log_likelihood)
     )
     attrs = {**_attrs(result, model, runtime_s), "dt_ms": blocks[0].dt}
     if len(blocks) > 1 or blocks[0].suffix:
         attrs["dt_ms"] = json.dumps([b.dt for b in blocks])
-    return az.InferenceData(attrs=attrs, **groups)
+    return make_tree(groups, attrs)
 
 
 # ---------------------------------------------------------------- summaries
@@ -322,8 +336,24 @@ def _point_summary(idata, names, hdi_prob) -> pd.DataFrame:
     )
 
 
+def _mcmc_summary(idata, names, hdi_prob) -> pd.DataFrame:
+    """``arviz_stats.summary`` (HDI, ESS, R-hat, MCSE), unrounded, with the HDI columns
+    named ``hdi_<lo>%`` / ``hdi_<hi>%`` as ``summary.csv`` has always had them."""
+    df = _az_summary(
+        idata,
+        var_names=names,
+        ci_prob=hdi_prob,
+        ci_kind="hdi",
+        round_to=None,  # pyright: ignore[reportArgumentType]  (None: unrounded)
+    )
+    pct = 100 * (1 - hdi_prob) / 2
+    lo = [c for c in df.columns if c.startswith("hdi") and c.endswith("_lb")]
+    hi = [c for c in df.columns if c.startswith("hdi") and c.endswith("_ub")]
+    return df.rename(columns={lo[0]: f"hdi_{pct:g}%", hi[0]: f"hdi_{100 - pct:g}%"})
+
+
 def summarize(idata, truth: dict | None = None, hdi_prob: float = 0.99) -> pd.DataFrame:
-    """``az.summary`` of the posterior, plus ``truth``/``truth_in_hdi`` columns if `truth`.
+    """``arviz_stats.summary`` of the posterior, plus ``truth``/``truth_in_hdi`` columns if `truth`.
 
     ``df.attrs["divergent_fraction"]`` holds the fraction of divergent transitions.
     Values are not rounded: conductances of 1e-4 S/cm² would otherwise print as 0 and
@@ -334,7 +364,7 @@ def summarize(idata, truth: dict | None = None, hdi_prob: float = 0.99) -> pd.Da
     if post.sizes.get("chain", 1) * post.sizes.get("draw", 1) == 1:
         df = _point_summary(idata, names, hdi_prob)
     else:
-        df = az.summary(idata, var_names=names, hdi_prob=hdi_prob, round_to="none")
+        df = _mcmc_summary(idata, names, hdi_prob)
     if truth:
         flat = _flat_truth(idata, truth)
         lo, hi = [c for c in df.columns if c.startswith("hdi_")][:2]
@@ -346,84 +376,12 @@ def summarize(idata, truth: dict | None = None, hdi_prob: float = 0.99) -> pd.Da
 
 
 # ---------------------------------------------------------------- plots
-def _finish(fig, path) -> matplotlib.figure.Figure:
+def _finish(fig, path) -> Figure:
     if path is not None:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=110)
         plt.close(fig)
     return fig
-
-
-def plot_trace_rank(idata, path=None):
-    """Marginal densities and per-chain rank plots (``az.plot_trace(kind="rank_vlines")``)."""
-    names = list(idata.posterior.data_vars)
-    axes = az.plot_trace(idata, kind="rank_vlines", var_names=names, labeller=_labeller(names))
-    for ax in np.asarray(axes).ravel():
-        plain_ticks(ax)
-    fig = np.asarray(axes).ravel()[0].figure
-    fig.tight_layout()
-    return _finish(fig, path)
-
-
-def _labeller(names):
-    """ArviZ labeller that shows each variable with its unit."""
-    from arviz.labels import MapLabeller
-
-    return MapLabeller(var_name_map={n: param_label(n) for n in names})
-
-
-def _reference_values(idata, truth: dict) -> dict[str, np.ndarray]:
-    """Truth per posterior variable, shaped like one draw (ArviZ indexes it per element)."""
-    post = idata.posterior
-    return {
-        name: np.broadcast_to(np.asarray(truth[name], dtype=float), post[name].shape[2:])
-        for name in post.data_vars
-        if name in truth
-    }
-
-
-def plot_pair(idata, path=None, truth: dict | None = None):
-    """Pairwise scatter of the posterior with divergences (NUTS) and truth markers."""
-    names = list(idata.posterior.data_vars)
-    n_flat = sum(int(np.prod(idata.posterior[n].shape[2:])) for n in names)
-    if n_flat < 2:
-        fig, ax = plt.subplots(figsize=(4, 3))
-        values = idata.posterior[names[0]].values.ravel()
-        ax.hist(values, bins=30, color="C0", alpha=0.7)
-        if truth and names[0] in truth:
-            ax.axvline(float(np.ravel(truth[names[0]])[0]), color="C2", label="truth")
-            ax.legend()
-        ax.set_xlabel(param_label(names[0]))
-        ax.set_ylabel("draws")
-        plain_ticks(ax)
-        return _finish(fig, path)
-    div = "sample_stats" in idata.groups() and "diverging" in idata.sample_stats
-    refs = _reference_values(idata, truth) if truth else None
-    axes = az.plot_pair(
-        idata,
-        var_names=names,
-        kind="scatter",
-        marginals=True,
-        divergences=div,
-        reference_values=refs or None,
-        scatter_kwargs={"alpha": 0.4},
-        figsize=(min(2.2 * n_flat, 16), min(2.2 * n_flat, 16)),
-        textsize=9,
-        labeller=_labeller(names),
-    )
-    for ax in np.asarray(axes).ravel():
-        if ax is not None:
-            plain_ticks(ax)
-            ax.tick_params(axis="x", labelrotation=30, labelsize=7)
-            ax.tick_params(axis="y", labelsize=7)
-    fig = np.asarray(axes).ravel()[0].figure
-    fig.tight_layout()
-    if refs:
-        from matplotlib.lines import Line2D
-
-        mark = Line2D([], [], color="C2", marker="o", ls="none", label="truth")
-        fig.legend(handles=[mark], loc="upper right", fontsize=9)
-    return _finish(fig, path)
 
 
 def _predictive_pairs(idata, t_ms) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
@@ -516,15 +474,12 @@ def plot_filter(states_mean, states_std, t_ms, names, path=None, truth=None):
 def _write_netcdf(idata, path: Path) -> None:
     """``idata`` to `path`, read back and checked to hold the same groups and variables."""
     with atomic_path(path) as tmp:
-        idata.to_netcdf(str(tmp))
-        back = az.from_netcdf(str(tmp))
-        for group in idata.groups():
-            same = group in back.groups() and set(back[group].data_vars) == set(
-                idata[group].data_vars
-            )
+        write_netcdf(idata, tmp)
+        back = read_netcdf(tmp)
+        for name in group_names(idata):
+            same = has_group(back, name) and set(back[name].data_vars) == set(idata[name].data_vars)
             if not same:
-                raise RuntimeError(f"{path.name} does not round-trip group {group!r}.")
-        back.close()
+                raise RuntimeError(f"{path.name} does not round-trip group {name!r}.")
 
 
 def _draws_of(idata) -> dict:
@@ -550,7 +505,7 @@ def save_results(
 ) -> dict[str, Path]:
     """Write ``posterior.nc``, ``summary.csv`` and the plots to `out_dir`; return the paths.
 
-    The netcdf files are read back with ``az.from_netcdf`` and checked to hold the
+    The netcdf files are read back (:func:`inference.idata.read_netcdf`) and checked to hold the
     same groups and variables. Plots: ``prior_posterior.png`` (with `priors`, site ->
     numpyro distribution), ``posterior_predictive.png`` (with residuals) and
     ``spike_raster.png``; NUTS/SVI also ``trace_rank.png`` and ``pair.png``. A MAP
@@ -576,7 +531,7 @@ def save_results(
         spread = laplace
         paths["laplace_posterior"] = out / "laplace.nc"
         _write_netcdf(laplace, paths["laplace_posterior"])
-        best = {n: float(np.ravel(idata.posterior[n].values)[0]) for n in idata.posterior}
+        best = {n: float(np.ravel(idata.posterior[n].values)[0]) for n in idata.posterior.data_vars}
         paths["laplace"] = out / "laplace.png"
         plot_prior_posterior(
             _draws_of(laplace),
@@ -594,7 +549,7 @@ def save_results(
         plot_prior_posterior(
             _draws_of(spread), priors, paths["prior_posterior"], truth=truth, draws_label=label
         )
-    if "posterior_predictive" in spread.groups():
+    if has_group(spread, "posterior_predictive"):
         paths["posterior_predictive"] = out / "posterior_predictive.png"
         plot_posterior_predictive(spread, paths["posterior_predictive"], t_ms=t_ms)
         first = _first_trace(spread, t_ms)

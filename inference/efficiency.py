@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import arviz as az
+import arviz_stats as azs
 import numpy as np
 
 __all__ = ["nuts_efficiency"]
@@ -40,7 +40,7 @@ def nuts_efficiency(idata: Any, *, warmup_steps: int | None = None) -> dict[str,
             "inference.diagnostics.to_inference_data); MAP, Laplace and SVI have none."
         )
     n_steps = np.asarray(stats["n_steps"], dtype=float)
-    ess = az.ess(idata, method="bulk")
+    ess = azs.ess(idata, method="bulk")
     min_ess = float(min(np.min(np.asarray(ess[name])) for name in ess.data_vars))
     total = float(n_steps.sum()) + float(warmup_steps or 0)
     return {

@@ -274,7 +274,7 @@ class MultiSweepModel:
     def _sigma_list(self, sigmas) -> list:
         if sigmas is None:
             return [s.obs_noise for s in self.sweeps]
-        if jnp.ndim(sigmas) == 0 and not isinstance(sigmas, Sequence):
+        if not isinstance(sigmas, Sequence) and jnp.ndim(sigmas) == 0:
             return [sigmas] * self.num_sweeps
         sigmas = list(sigmas)
         if len(sigmas) != self.num_sweeps:

@@ -123,9 +123,9 @@ def test_quick_study_on_one_sweep(tmp_path):
     sweep_dir = tmp_path / SWEEPS[0].stem
     for name in ("posterior.nc", "posterior_predictive.png", "summary.csv", "run.json"):
         assert (sweep_dir / name).stat().st_size > 0
-    import arviz as az
+    from inference.idata import read_netcdf
 
-    idata = az.from_netcdf(sweep_dir / "posterior.nc")
+    idata = read_netcdf(sweep_dir / "posterior.nc")
     assert set(allen_study.PARAM_SPECS) <= set(idata.posterior.data_vars)
     assert idata.posterior_predictive["spike_count"].size == rows[0]["pp_draws"]
     assert rows[0]["distinct_particles"] > 2

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 
-import arviz as az
+import arviz_base as azb
+import arviz_stats as azs
 import jax
 import numpy as np
 import numpyro.distributions as dist
@@ -12,6 +13,7 @@ import pytest
 
 import sim as jx
 from inference import diagnostics as dg
+from inference.idata import group_names, read_netcdf, subset
 from inference.model import BayesianModel, ForwardModel
 from inference.priors import Param
 from inference.sampling import run_nuts, run_svi
@@ -62,7 +64,7 @@ def idata(fitted):
 
 def test_nuts_inference_data_groups(idata, fitted):
     model, y, nuts, _ = fitted
-    groups = set(idata.groups())
+    groups = set(group_names(idata))
     assert {"posterior", "sample_stats", "observed_data", "posterior_predictive"} <= groups
     assert "log_likelihood" in groups
     post = idata.posterior
@@ -103,13 +105,13 @@ def test_log_likelihood_and_predictive_values(idata, fitted):
     resid = pred - np.asarray(clean)
     sigma = nuts.samples["sigma"][0, draw]
     assert 0.7 < np.std(resid) / sigma < 1.3
-    assert np.isfinite(az.loo(idata).elpd_loo)
+    assert np.isfinite(azs.loo(idata).elpd)
 
 
 def test_svi_inference_data(fitted):
     model, y, _, svi = fitted
     idata = dg.to_inference_data(svi, model, y, num_predictive=8, log_likelihood=False)
-    assert "sample_stats" not in idata.groups() and "log_likelihood" not in idata.groups()
+    assert "sample_stats" not in idata.children and "log_likelihood" not in idata.children
     assert idata.posterior["HH_gNa"].shape == (1, 40)
     assert idata.posterior_predictive["v_pred"].shape == (1, 8) + y.shape
     assert idata.attrs["inference"] == "svi" and idata.attrs["svi_num_steps"] == 100
@@ -136,9 +138,9 @@ def test_save_results_round_trip(idata, tmp_path):
     assert set(paths) == expected | {"prior_posterior", "spike_raster"}
     for path in paths.values():
         assert path.exists() and path.stat().st_size > 0
-    back = az.from_netcdf(paths["posterior"])
-    assert set(back.groups()) == set(idata.groups())
-    for group in idata.groups():
+    back = read_netcdf(paths["posterior"])
+    assert set(group_names(back)) == set(group_names(idata))
+    for group in group_names(idata):
         for var in idata[group].data_vars:
             np.testing.assert_array_equal(back[group][var].values, idata[group][var].values)
             assert back[group][var].dims == idata[group][var].dims
@@ -157,7 +159,7 @@ def test_plot_filter_and_single_variable_pair(idata, tmp_path):
     dg.plot_filter(mean, std, t, ["v", "HH_m"], tmp_path / "g.png", truth=mean)
     with pytest.raises(ValueError, match="must be"):
         dg.plot_filter(mean, std[:, :1], t, ["v", "HH_m"])
-    one = az.InferenceData(posterior=idata.posterior[["HH_gNa"]])
+    one = subset(idata, ["HH_gNa"])
     dg.plot_pair(one, tmp_path / "one.png", truth=TRUTH)
     assert (tmp_path / "one.png").stat().st_size > 0
 
@@ -172,7 +174,7 @@ def test_missing_site_is_reported(fitted):
 def test_vector_site_summary_and_pair(tmp_path):
     rng = np.random.default_rng(1)
     post = {"g": rng.normal(size=(2, 40, 3)), "s": rng.normal(size=(2, 40))}
-    idata = az.from_dict(posterior=post, dims={"g": ["g_element"]})
+    idata = azb.from_dict({"posterior": post}, dims={"g": ["g_element"]})
     df = dg.summarize(idata, truth={"g": [0.0, 0.1, 9.0], "s": 0.0})
     assert list(df.index) == ["g[0]", "g[1]", "g[2]", "s"]
     assert df["truth_in_hdi"].tolist() == [True, True, False, True]
@@ -195,7 +197,9 @@ def test_plots_open_and_carry_labels_with_units(idata, tmp_path):
     assert "HH_gNa (S/cm²)" in titles
     pair_labels = {ax.get_xlabel() for ax in figs["pair"].axes}
     assert "HH_gLeak (S/cm²)" in pair_labels and "sigma (mV)" in pair_labels
-    assert [t.get_text() for t in figs["pair"].legends[0].get_texts()] == ["truth"]
+    legend = [t.get_text() for t in figs["pair"].legends[0].get_texts()]
+    n_div = int(np.sum(idata.sample_stats["diverging"].values))
+    assert legend == ["truth"] + ([f"divergent ({n_div})"] if n_div else [])
     pred_labels = [ax.get_ylabel() for ax in figs["pred"].axes]
     assert pred_labels == ["v rec 0 (mV)", "residual (mV)"]
     for fig in figs.values():
@@ -203,3 +207,41 @@ def test_plots_open_and_carry_labels_with_units(idata, tmp_path):
         for ax in fig.axes:
             assert ax.xaxis.get_offset_text().get_text() == ""
             assert ax.yaxis.get_offset_text().get_text() == ""
+
+
+_LEGACY_ARVIZ = """
+import sys, warnings
+warnings.simplefilter("ignore")
+import arviz as az
+import numpy as np
+ours = az.from_netcdf(sys.argv[1])
+print(sorted(ours.groups()), ours.attrs["likelihood"], ours.posterior["HH_gNa"].shape)
+np.save(sys.argv[2], ours.posterior["HH_gNa"].values)
+az.from_dict(posterior={"a": np.arange(6.0).reshape(2, 3)}, attrs={"k": "v"}).to_netcdf(sys.argv[3])
+"""
+
+
+def test_posterior_files_are_readable_by_legacy_arviz_and_back(idata, tmp_path):
+    """posterior.nc written through ArviZ 1 trees opens in arviz 0.x (InferenceData) with
+    the same groups and values, and a file arviz 0.x wrote opens with read_netcdf."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("arviz")
+    paths = dg.save_results(idata, tmp_path / "res")
+    legacy_in, legacy_out = tmp_path / "gna.npy", tmp_path / "legacy.nc"
+    proc = subprocess.run(
+        [sys.executable, "-c", _LEGACY_ARVIZ, str(paths["posterior"]), str(legacy_in)]
+        + [str(legacy_out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    groups = sorted(group_names(idata))
+    assert proc.stdout.split("]")[0] + "]" == str(groups)
+    assert "gaussian" in proc.stdout
+    np.testing.assert_array_equal(np.load(legacy_in), idata.posterior["HH_gNa"].values)
+    back = read_netcdf(legacy_out)
+    assert group_names(back) == ["posterior"] and back.attrs["k"] == "v"
+    np.testing.assert_array_equal(back.posterior["a"].values, np.arange(6.0).reshape(2, 3))

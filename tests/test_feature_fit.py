@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import arviz as az
 import jax
 import numpy as np
 import numpyro.distributions as dist
@@ -15,6 +14,7 @@ from experiments import fit_conductances
 from experiments.feature_fit import FeatureProblem
 from inference import smc as smc_mod
 from inference.checkpoint import ResumeMismatchError
+from inference.idata import read_netcdf
 
 jax.config.update("jax_enable_x64", True)
 
@@ -78,7 +78,7 @@ def test_real_recording_defaults_to_smc_on_features(tmp_path, real_path, capsys)
     assert check["draws"] == 12 and check["distinct_particles"] > 2
     assert check["spike_count"]["recorded"] >= 1
     assert check["spike_count"]["q05"] <= check["spike_count"]["median"]
-    idata = az.from_netcdf(tmp_path / "posterior.nc")
+    idata = read_netcdf(tmp_path / "posterior.nc")
     assert set(idata.posterior.data_vars) == {"HH_gNa", "HH_gK", "HH_gLeak"}
     assert idata.posterior.sizes == {"chain": 2, "draw": 24}
     assert idata.posterior_predictive["spike_count"].size == 12
@@ -93,7 +93,7 @@ def test_real_recording_defaults_to_smc_on_features(tmp_path, real_path, capsys)
     )
     assert "[smc] resumed" in capsys.readouterr().err
     np.testing.assert_array_equal(
-        az.from_netcdf(tmp_path / "posterior.nc").posterior["HH_gNa"].values,
+        read_netcdf(tmp_path / "posterior.nc").posterior["HH_gNa"].values,
         idata.posterior["HH_gNa"].values,
     )
     assert again["predictive_check"] == check

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 
-import arviz as az
+import arviz_base as azb
 import jax
 import numpy as np
 import pandas as pd
 import pytest
 
 from experiments import fit_conductances
+from inference.idata import read_netcdf
 
 jax.config.update("jax_enable_x64", True)
 NAMES = {"HH_gNa", "HH_gK", "HH_gLeak"}
@@ -32,9 +33,9 @@ def _run(out, data, *extra):
 
 def test_map_fit_writes_named_posterior_and_summary(tmp_path, recording_path):
     report = _run(tmp_path, recording_path, "--method", "map", "--map-steps", "60")
-    idata = az.from_netcdf(tmp_path / "posterior.nc")
+    idata = read_netcdf(tmp_path / "posterior.nc")
     assert set(idata.posterior.data_vars) == NAMES
-    assert {"observed_data", "posterior_predictive", "log_likelihood"} <= set(idata.groups())
+    assert {"observed_data", "posterior_predictive", "log_likelihood"} <= set(idata.children)
     summary = pd.read_csv(tmp_path / "summary.csv", index_col=0)
     assert NAMES <= set(summary.index)
     assert json.loads((tmp_path / "run.json").read_text())["method"] == "map"
@@ -63,15 +64,15 @@ def test_killed_map_fit_resumes_without_loss(tmp_path, recording_path, monkeypat
     assert not (tmp_path / "cut" / "posterior.nc").exists()
     monkeypatch.setattr(optimize, "_save_checkpoint", save)
     _run(tmp_path / "cut", recording_path, "--method", "map", "--map-steps", "60", "--resume")
-    full = az.from_netcdf(tmp_path / "full" / "posterior.nc").posterior
-    resumed = az.from_netcdf(tmp_path / "cut" / "posterior.nc").posterior
+    full = read_netcdf(tmp_path / "full" / "posterior.nc").posterior
+    resumed = read_netcdf(tmp_path / "cut" / "posterior.nc").posterior
     for name in NAMES:
         np.testing.assert_allclose(resumed[name].values, full[name].values, rtol=1e-10)
 
 
 def test_svi_fit_runs(tmp_path, recording_path):
     _run(tmp_path, recording_path, "--method", "svi", "--map-steps", "30", "--svi-steps", "60")
-    idata = az.from_netcdf(tmp_path / "posterior.nc")
+    idata = read_netcdf(tmp_path / "posterior.nc")
     assert set(idata.posterior.data_vars) == NAMES
     assert idata.posterior.sizes["draw"] > 100
 
@@ -90,7 +91,7 @@ def test_truth_in_hdi_uses_unrounded_bounds():
     from inference.diagnostics import summarize
 
     draws = {"HH_gLeak": 4e-4 + 1e-6 * np.random.default_rng(0).normal(size=(2, 200))}
-    idata = az.from_dict(posterior=draws)
+    idata = azb.from_dict({"posterior": draws})
     summary = summarize(idata, truth={"HH_gLeak": 4e-4})
     assert bool(summary.loc["HH_gLeak", "truth_in_hdi"])
     assert summary.loc["HH_gLeak", "mean"] > 0

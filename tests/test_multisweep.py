@@ -9,7 +9,6 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-import arviz as az  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import numpyro.distributions as dist  # noqa: E402
@@ -20,6 +19,7 @@ import sim as jx  # noqa: E402
 from datasets import EMBEDDED_TRUTH, hh_compartment  # noqa: E402
 from experiments import fit_conductances  # noqa: E402
 from inference.diagnostics import save_results, to_inference_data  # noqa: E402
+from inference.idata import read_netcdf  # noqa: E402
 from inference.model import BayesianModel, ForwardModel  # noqa: E402
 from inference.multisweep import MultiSweepModel  # noqa: E402
 from inference.priors import Param  # noqa: E402
@@ -121,7 +121,7 @@ def test_inference_data_has_per_sweep_groups(recs, tmp_path):
         np.testing.assert_allclose(idata.log_likelihood[f"v_obs_{k}"][1, 2], ll[k], rtol=1e-12)
     assert json.loads(idata.attrs["obs_noise"]) == [1.0, "inferred", 1.0]
     paths = save_results(idata, tmp_path, truth=EMBEDDED_TRUTH)
-    back = az.from_netcdf(paths["posterior"])
+    back = read_netcdf(paths["posterior"])
     assert set(back.log_likelihood.data_vars) == {"v_obs_0", "v_obs_1", "v_obs_2"}
     assert paths["posterior_predictive"].stat().st_size > 0
 
@@ -204,7 +204,7 @@ def test_cli_fits_two_recordings_and_refuses_resume_with_other_sweeps(
     common = ["--method", "map", "--map-steps", "20", "--out", str(tmp_path)]
     report = fit_conductances.main(["--data", a, "--data", b, *common])
     assert report["num_sweeps"] == 2 and report["num_samples"] == [161, 201]
-    idata = az.from_netcdf(tmp_path / "posterior.nc")
+    idata = read_netcdf(tmp_path / "posterior.nc")
     assert set(idata.posterior.data_vars) == set(NAMES)
     assert set(idata.observed_data.data_vars) == {"v_obs_0", "v_obs_1"}
     assert set(idata.posterior_predictive.data_vars) == {"v_pred_0", "v_pred_1"}

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import warnings
 
-import arviz as az
 import jax
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
 from experiments import cell_models, fit_conductances
+from inference.idata import read_netcdf
 
 jax.config.update("jax_enable_x64", True)
 
@@ -131,9 +131,9 @@ def test_map_run_plots_fit_and_laplace_without_warnings(tmp_path, rec_path):
     for name in ("laplace.png", "prior_posterior.png", "posterior_predictive.png"):
         assert mpimg.imread(tmp_path / name).shape[0] > 100
     assert not (tmp_path / "trace_rank.png").exists()
-    idata = az.from_netcdf(tmp_path / "posterior.nc")
+    idata = read_netcdf(tmp_path / "posterior.nc")
     assert "map_num_starts" in idata.attrs and "svi_num_steps" not in idata.attrs
-    lap = az.from_netcdf(tmp_path / "laplace.nc")
+    lap = read_netcdf(tmp_path / "laplace.nc")
     assert lap.posterior.sizes["draw"] == 200
     summary = (tmp_path / "summary.csv").read_text()
     assert "nan" not in summary.lower()
