@@ -27,12 +27,16 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from datasets.recording import Recording
 from experiments.fit_extras import count_and_rest, interval_check
 from inference.checkpoint import atomic_path
+
+if TYPE_CHECKING:
+    from inference.features import FeatureWindows
 
 PRE_MS = 20.0  # simulated time before the step onset in the fit
 POST_MS = 1.0  # ... and after its offset
@@ -54,7 +58,7 @@ class FeatureProblem:
 
     rec: Recording
     fit: Recording
-    windows: object
+    windows: FeatureWindows
     observed: np.ndarray
     scales: np.ndarray
 
@@ -91,10 +95,18 @@ class FeatureProblem:
         w = self.windows.shifted(self.fit.dt_ms, float(self.fit.meta.get("t_offset_ms", 0.0)))
         return FeatureLikelihood(w, self.scales, observed=self.observed)
 
+    @property
+    def step_ms(self) -> tuple[float, float]:
+        """Onset and end of the recording's step (ms); :meth:`of` refuses recordings
+        without one."""
+        on, off = self.rec.stim_on_ms, self.rec.stim_off_ms
+        if on is None or off is None:
+            raise ValueError("FeatureProblem needs a recording with stim_on_ms/stim_off_ms")
+        return float(on), float(off)
+
     def targets(self) -> tuple[int, float]:
         """Recorded spike count during the step and resting potential (mV)."""
-        r = self.rec
-        return count_and_rest(r.v_mV, r.dt_ms, r.stim_on_ms, r.stim_off_ms)
+        return count_and_rest(self.rec.v_mV, self.rec.dt_ms, *self.step_ms)
 
 
 def prior_space(model):
@@ -144,14 +156,14 @@ def simulate_draws(kind: str, table: dict, swc_path, rec: Recording, theta: dict
     return np.asarray(jax.jit(jax.vmap(fwd.simulate))(theta))[:, 0]
 
 
-def predictive(problem: FeatureProblem, model_spec: tuple, theta: dict) -> dict:
+def predictive(problem: FeatureProblem, model_spec: tuple[str, dict, Any], theta: dict) -> dict:
     """Predictive traces, spike counts, rests and features of the draws `theta`, at the
     recording's step (``ref``) and over the whole sweep at the fit step (``fit``)."""
     import inference.features as ft
     from datasets.resample import prepare
 
     rec = problem.rec
-    on, off = rec.stim_on_ms, rec.stim_off_ms
+    on, off = problem.step_ms
     out = {}
     for label, r in (("ref", rec), ("fit", prepare(rec, None, problem.fit.dt_ms))):
         v = simulate_draws(*model_spec, r, theta)
@@ -217,7 +229,7 @@ def predictive_report(problem: FeatureProblem, pp: dict, distinct: int) -> dict:
     return {
         "draws": int(ref["spike_count"].size),
         "distinct_particles": distinct,
-        "window_ms": [0.0, float(problem.rec.stim_off_ms)],
+        "window_ms": [0.0, problem.step_ms[1]],
         "spike_count": interval_check(count, ref["spike_count"]),
         "resting_potential_mV": interval_check(rest, ref["rest"]),
         "fit_dt_ms": problem.fit.dt_ms,
@@ -225,7 +237,9 @@ def predictive_report(problem: FeatureProblem, pp: dict, distinct: int) -> dict:
     }
 
 
-def run_smc_fit(args, problem: FeatureProblem, model, *, fingerprint: dict, model_spec: tuple):
+def run_smc_fit(
+    args, problem: FeatureProblem, model, *, fingerprint: dict, model_spec: tuple[str, dict, Any]
+):
     """Sample, simulate the predictive, build the InferenceData; write the check plot.
 
     Returns ``(idata, t_plot, predictive_check, smc_info)``.
@@ -298,8 +312,8 @@ def plot_predictive_check(problem: FeatureProblem, pp: dict, path: Path, n_trace
     ax.plot([], [], color="C1", label=f"posterior predictive ({len(v)} draws)")
     ax.set(xlabel="t (ms)", ylabel="v (mV)", title=Path(str(rec.meta.get("path", ""))).stem)
     ax.legend(loc="lower right", fontsize=8)
-    inset = ax.inset_axes([0.55, 0.5, 0.44, 0.48])
-    lo = rec.stim_on_ms - 5.0
+    inset = ax.inset_axes((0.55, 0.5, 0.44, 0.48))
+    lo = problem.step_ms[0] - 5.0
     zoom = (t >= lo) & (t < lo + 120.0)
     for trace in v[:5]:
         inset.plot(t[zoom], trace[zoom], color="C1", lw=0.6, alpha=0.7)
