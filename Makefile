@@ -25,7 +25,7 @@ test: $(STAMP)
 	$(BIN)/python -m ruff check sim inference datasets experiments tests
 	$(BIN)/python -m ruff format --check sim inference datasets experiments tests
 	$(BIN)/python .ci/pyright_budget.py
-	$(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadgroup --max-worker-restart=0
+	$(BIN)/python -m pytest -q -m "not slow" -n 2 --dist loadgroup --max-worker-restart=0 --durations=25
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow

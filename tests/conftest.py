@@ -28,3 +28,19 @@ def pytest_configure(config) -> None:
         tmp.replace(folder / "daily_warning")
     except (ImportError, OSError):
         pass  # no platformdirs or a read-only home: arviz then warns, nothing else
+
+
+def _hypothesis_profiles() -> None:
+    """Property tests draw the same examples on every run by default ("ci": derandomized),
+    so a red CI is reproducible and a green one is not luck; run with
+    ``HYPOTHESIS_PROFILE=explore`` to draw new examples when hunting for bugs."""
+    try:
+        from hypothesis import settings
+    except ImportError:
+        return
+    settings.register_profile("ci", derandomize=True, database=None)
+    settings.register_profile("explore", derandomize=False)
+    settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+_hypothesis_profiles()
