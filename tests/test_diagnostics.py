@@ -44,7 +44,9 @@ def _model():
     return BayesianModel(fwd, obs_noise=dist.HalfNormal(2.0))
 
 
-@pytest.fixture(scope="module")
+# session scope: xdist may interleave other modules between these tests, which would
+# tear a module-scoped fit down and redo it (75 s each time)
+@pytest.fixture(scope="session")
 def fitted():
     model = _model()
     v = np.asarray(model.forward.simulate({k: TRUTH[k] for k in SITES[:3]}))
@@ -56,7 +58,7 @@ def fitted():
     return model, y, nuts, svi
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def idata(fitted):
     model, y, nuts, _ = fitted
     return dg.to_inference_data(nuts, model, y, num_predictive=10, runtime_s=1.5)

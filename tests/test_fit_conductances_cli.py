@@ -70,6 +70,7 @@ def test_killed_map_fit_resumes_without_loss(tmp_path, recording_path, monkeypat
         np.testing.assert_allclose(resumed[name].values, full[name].values, rtol=1e-10)
 
 
+@pytest.mark.slow  # CI time: the suite must stay near 15 min on 2 cores (make test-slow)
 def test_svi_fit_runs(tmp_path, recording_path):
     _run(tmp_path, recording_path, "--method", "svi", "--map-steps", "30", "--svi-steps", "60")
     idata = read_netcdf(tmp_path / "posterior.nc")

@@ -175,6 +175,7 @@ def test_map_on_three_current_steps_recovers_the_truth():
         assert abs(float(fit.best[name]) / truth - 1) < 0.05, (name, fit.best)
 
 
+@pytest.mark.slow  # CI time: the suite must stay near 15 min on 2 cores (make test-slow)
 def test_map_warm_starts_join_the_screen(recs):
     from inference.sampling import find_map
 

@@ -121,6 +121,7 @@ def test_map_resume_with_other_data_refuses(tmp_path):
         )
 
 
+@pytest.mark.slow  # CI time: the suite must stay near 15 min on 2 cores (make test-slow)
 def test_nuts_resume_with_other_settings_refuses_and_same_settings_extend(tmp_path):
     from inference.sampling import run_nuts
     from tests.test_inference_model import _small_problem
@@ -170,6 +171,7 @@ def _shifted(rec):
     return type(rec)(v_mV=np.asarray(rec.v_mV) + 1.0, i_nA=rec.i_nA, dt_ms=rec.dt_ms)
 
 
+@pytest.mark.slow  # CI time: the suite must stay near 15 min on 2 cores (make test-slow)
 def test_wall_time_counts_the_interrupted_part(tmp_path, monkeypatch):
     import inference.optimize as optimize
     from datasets import hh_compartment
