@@ -44,8 +44,7 @@ def _model():
     return BayesianModel(fwd, obs_noise=dist.HalfNormal(2.0))
 
 
-# session scope: xdist may interleave other modules between these tests, which would
-# tear a module-scoped fit down and redo it (75 s each time)
+# session scope: the fit (about 80 s with compilation) runs once per worker
 @pytest.fixture(scope="session")
 def fitted():
     model = _model()
