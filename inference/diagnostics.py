@@ -51,13 +51,13 @@ if not os.environ.get("MPLBACKEND") and "matplotlib.pyplot" not in sys.modules:
     matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from arviz_stats.summary import summary as _az_summary  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
 
 from inference.checkpoint import atomic_path  # noqa: E402
 from inference.fit_plots import (  # noqa: E402
     plain_ticks,
     plot_prior_posterior,
     plot_spike_raster,
+    save_figure,
 )
 from inference.idata import (  # noqa: E402
     group_names,
@@ -170,6 +170,8 @@ def _attrs(result, model, runtime_s) -> dict:
         attrs["runtime_s"] = float(runtime_s)
     if getattr(result, "num_warmup", None) is not None:
         attrs["num_warmup"] = int(result.num_warmup)
+    if getattr(result, "warmup", None) is not None:
+        attrs["warmup"] = json.dumps(result.warmup, default=float)  # rounds and diagnostics
     map_result = getattr(result, "map_result", None)
     if map_result is not None:
         best = {k: np.asarray(v).tolist() for k, v in map_result.best.items()}
@@ -320,6 +322,12 @@ def divergent_fraction(idata) -> float:
     return float(np.mean(stats["diverging"].values))
 
 
+def _hdi_columns(hdi_prob: float) -> tuple[str, str]:
+    """The names of the HDI bounds in ``summary.csv``: ``hdi_0.5%``, ``hdi_99.5%`` for 0.99."""
+    pct = 100 * (1 - hdi_prob) / 2
+    return f"hdi_{pct:g}%", f"hdi_{100 - pct:g}%"
+
+
 def _point_summary(idata, names, hdi_prob) -> pd.DataFrame:
     """Summary of a single draw (a MAP estimate): mean = the value, sd 0, no MCMC stats."""
     rows = {}
@@ -327,12 +335,10 @@ def _point_summary(idata, names, hdi_prob) -> pd.DataFrame:
         values = np.asarray(idata.posterior[name].values, float).reshape(-1)
         labels = [name] if values.size == 1 else [f"{name}[{i}]" for i in range(values.size)]
         rows.update({label: v for label, v in zip(labels, values)})
-    pct = 100 * (1 - hdi_prob) / 2
-    col = lambda p: f"hdi_{p:g}%"  # noqa: E731
+    lo, hi = _hdi_columns(hdi_prob)
     vals = np.array(list(rows.values()))
     return pd.DataFrame(
-        {"mean": vals, "sd": np.zeros_like(vals), col(pct): vals, col(100 - pct): vals},
-        index=list(rows),
+        {"mean": vals, "sd": np.zeros_like(vals), lo: vals, hi: vals}, index=list(rows)
     )
 
 
@@ -346,10 +352,10 @@ def _mcmc_summary(idata, names, hdi_prob) -> pd.DataFrame:
         ci_kind="hdi",
         round_to=None,  # pyright: ignore[reportArgumentType]  (None: unrounded)
     )
-    pct = 100 * (1 - hdi_prob) / 2
-    lo = [c for c in df.columns if c.startswith("hdi") and c.endswith("_lb")]
-    hi = [c for c in df.columns if c.startswith("hdi") and c.endswith("_ub")]
-    return df.rename(columns={lo[0]: f"hdi_{pct:g}%", hi[0]: f"hdi_{100 - pct:g}%"})
+    lb = [c for c in df.columns if c.startswith("hdi") and c.endswith("_lb")]
+    ub = [c for c in df.columns if c.startswith("hdi") and c.endswith("_ub")]
+    lo, hi = _hdi_columns(hdi_prob)
+    return df.rename(columns={lb[0]: lo, ub[0]: hi})
 
 
 def summarize(idata, truth: dict | None = None, hdi_prob: float = 0.99) -> pd.DataFrame:
@@ -376,14 +382,6 @@ def summarize(idata, truth: dict | None = None, hdi_prob: float = 0.99) -> pd.Da
 
 
 # ---------------------------------------------------------------- plots
-def _finish(fig, path) -> Figure:
-    if path is not None:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=110)
-        plt.close(fig)
-    return fig
-
-
 def _predictive_pairs(idata, t_ms) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
     """``(label, t, observed (n_rec, T), predictive (n, n_rec, T))`` per sweep."""
     out = []
@@ -436,7 +434,7 @@ def plot_posterior_predictive(idata, path=None, t_ms=None, max_traces: int = 30)
             plain_ticks(a)
     axes[0, 0].legend(loc="upper right", fontsize=8)
     fig.tight_layout()
-    return _finish(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_filter(states_mean, states_std, t_ms, names, path=None, truth=None):
@@ -467,7 +465,7 @@ def plot_filter(states_mean, states_std, t_ms, names, path=None, truth=None):
     axes[0, 0].legend(loc="upper right", fontsize=8)
     axes[-1, 0].set_xlabel("time (ms)")
     fig.tight_layout()
-    return _finish(fig, path)
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------- files

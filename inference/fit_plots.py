@@ -139,7 +139,7 @@ def plot_prior_posterior(
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0, 0.9, 0.95 if title else 1))
-    return _finish(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_spike_raster(
@@ -169,7 +169,7 @@ def plot_spike_raster(
     ax.set_title(f"spikes (upward {threshold:g} mV crossings)", fontsize=9)
     plain_ticks(ax)
     fig.tight_layout()
-    return _finish(fig, path)
+    return save_figure(fig, path)
 
 
 def _crossings(t, v, threshold) -> np.ndarray:
@@ -178,7 +178,8 @@ def _crossings(t, v, threshold) -> np.ndarray:
     return np.asarray(t)[up + 1]
 
 
-def _finish(fig, path):
+def save_figure(fig, path):
+    """Write `fig` to `path` atomically (PNG, 110 dpi) and close it; `path` None: keep it open."""
     import matplotlib.pyplot as plt
 
     from inference.checkpoint import atomic_path

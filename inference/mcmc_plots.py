@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from inference.fit_plots import _finish, param_label, param_unit, plain_ticks
+from inference.fit_plots import param_label, param_unit, plain_ticks, save_figure
 from inference.idata import group, has_group
 
 _RANK_BINS = 20
@@ -79,7 +79,7 @@ def plot_trace_rank(tree, path=None):
         for ax in (dens, rank):
             plain_ticks(ax)
     fig.tight_layout()
-    return _finish(fig, path)
+    return save_figure(fig, path)
 
 
 def _divergent(tree, n_draws: int) -> np.ndarray | None:
@@ -103,7 +103,7 @@ def _single_hist(label, site, draws, truth_value, path):
     ax.set_xlabel(_axis_label(label, site))
     ax.set_ylabel("draws")
     plain_ticks(ax)
-    return _finish(fig, path)
+    return save_figure(fig, path)
 
 
 def _truth_values(cols, truth: dict | None) -> list[float | None]:
@@ -166,4 +166,4 @@ def plot_pair(tree, path=None, truth: dict | None = None):
         handles.append(Line2D([], [], color="C3", marker="o", ls="none", label=label))
     if handles:
         fig.legend(handles=handles, loc="upper right", fontsize=9)
-    return _finish(fig, path)
+    return save_figure(fig, path)

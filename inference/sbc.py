@@ -101,7 +101,8 @@ class SbcResult:
 
     def plot(self, path=None, num_bins: int | None = None):
         """Rank histograms with the central 99% band of a uniform's bin counts."""
-        from inference.diagnostics import _finish, plt
+        from inference.diagnostics import plt
+        from inference.fit_plots import save_figure
 
         num_bins = num_bins or self.default_bins()
         counts, prob = self.histogram(num_bins)
@@ -126,7 +127,7 @@ class SbcResult:
         axes[0, 0].set_ylabel("datasets")
         axes[0, 0].legend(fontsize=7)
         fig.tight_layout()
-        return _finish(fig, path)
+        return save_figure(fig, path)
 
     def save_npz(self, path) -> Path:
         path = Path(path)
