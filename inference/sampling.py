@@ -39,6 +39,7 @@ from inference.checkpoint import (
 )
 from inference.checkpoint import fingerprint as make_fingerprint
 from inference.optimize import fit_multistart
+from inference.warmup import adaptive_warmup
 
 EXTRA_FIELDS = ("diverging", "num_steps", "energy", "accept_prob", "potential_energy")
 
@@ -249,7 +250,8 @@ class NutsResult:
     samples: dict
     stats: dict
     map_result: MapResult | None
-    num_warmup: int
+    num_warmup: int  # warm-up steps run (all rounds)
+    warmup: dict | None = None  # the adaptive warm-up's WarmupReport.to_dict()
 
 
 def _chain_inits(map_result: MapResult, num_chains: int, tolerance: float = 5.0) -> dict:
@@ -369,6 +371,7 @@ def run_nuts(
     num_chains: int = 4,
     num_warmup: int = 200,
     num_samples: int = 500,
+    max_warmup: int | None = None,
     init: str = "map",
     mass_matrix: str = "laplace",
     map_result: MapResult | None = None,
@@ -394,6 +397,11 @@ def run_nuts(
       tunes the step size, so a few hundred steps suffice, and the chains start at
       independent draws from the Laplace approximation (dispersed, for R-hat).
       ``"adapt"``: numpyro's windowed mass-matrix adaptation.
+    * warm-up length: rounds of ``num_warmup`` steps until the adaptation diagnostics
+      of :mod:`inference.warmup` hold (acceptance on target, chains mixed, step size
+      settled), at most ``max_warmup`` steps (default ``4 * num_warmup``;
+      ``max_warmup=num_warmup`` is one fixed round). ``NutsResult.warmup`` says
+      what each round found.
     * ``forward_mode``: gradients by forward mode (cheap for few parameters);
       ``None`` chooses forward mode up to 8 parameters, reverse mode above.
 
@@ -418,11 +426,17 @@ def run_nuts(
         or (num_warmup < 0)
     ):
         raise ValueError(f"num_warmup must be an integer >= 0, got {num_warmup!r}.")
+    max_warmup = 4 * num_warmup if max_warmup is None else max_warmup
+    if isinstance(max_warmup, bool) or not isinstance(max_warmup, (int, np.integer)):
+        raise ValueError(f"max_warmup must be an integer, got {max_warmup!r}.")
+    if max_warmup < num_warmup:
+        raise ValueError(f"max_warmup ({max_warmup}) must be >= num_warmup ({num_warmup}).")
     use_laplace = mass_matrix == "laplace" and init == "map" and dense_mass
     fp = make_fingerprint(
         sampler="nuts",
         num_chains=num_chains,
         num_warmup=num_warmup,
+        max_warmup=max_warmup,
         init=init,
         mass_matrix=mass_matrix if use_laplace else "adapt",
         map_kwargs=dict(map_kwargs or {}),
@@ -460,25 +474,30 @@ def run_nuts(
     if forward_mode is None:
         num_params = len(map_result.best) if map_result is not None else 8
         forward_mode = num_params <= 8
-    kernel = NUTS(
-        model,
-        target_accept_prob=target_accept_prob,
-        dense_mass=dense_mass,
-        inverse_mass_matrix=inv_mass,
-        adapt_mass_matrix=inv_mass is None,
-        forward_mode_differentiation=forward_mode,
-        max_tree_depth=max_tree_depth,
-    )
     method = "parallel" if jax.local_device_count() >= num_chains > 1 else "vectorized"
     block = max(1, min(block_size, num_samples))
-    mcmc = MCMC(
-        kernel,
-        num_warmup=num_warmup,
-        num_samples=block,
-        num_chains=num_chains,
-        chain_method=method,
-        progress_bar=progress,
-    )
+
+    def make_mcmc(warmup_steps: int, step_size: float | None = None) -> MCMC:
+        kernel = NUTS(
+            model,
+            step_size=1.0 if step_size is None else step_size,
+            target_accept_prob=target_accept_prob,
+            dense_mass=dense_mass,
+            inverse_mass_matrix=inv_mass,
+            adapt_mass_matrix=inv_mass is None,
+            forward_mode_differentiation=forward_mode,
+            max_tree_depth=max_tree_depth,
+        )
+        return MCMC(
+            kernel,
+            num_warmup=warmup_steps,
+            num_samples=block,
+            num_chains=num_chains,
+            chain_method=method,
+            progress_bar=progress,
+        )
+
+    mcmc = make_mcmc(num_warmup)
     if arrays is not None:
         saved = _restore_nuts(ckpt, arrays, extra, mcmc, y, seed, clock)
         if saved["done"] > num_samples:
@@ -495,13 +514,28 @@ def run_nuts(
         else:
             inits = None
         _log(f"[nuts] warm-up: {num_warmup} steps x {num_chains} chains ({method})")
-        mcmc.warmup(
-            jax.random.PRNGKey(seed + 1),
-            y,
-            init_params=inits,
-            extra_fields=EXTRA_FIELDS,
-            collect_warmup=False,
-        )
+        if num_warmup > 0 and max_warmup > num_warmup:
+            mcmc, report = adaptive_warmup(
+                make_mcmc,
+                y,
+                init_params=inits,
+                seed=seed,
+                num_chains=num_chains,
+                num_warmup=num_warmup,
+                max_warmup=max_warmup,
+                target_accept_prob=target_accept_prob,
+                progress=progress,
+            )
+            warmup_info = report.to_dict()
+        else:
+            mcmc.warmup(
+                jax.random.PRNGKey(seed + 1),
+                y,
+                init_params=inits,
+                extra_fields=EXTRA_FIELDS,
+                collect_warmup=False,
+            )
+            warmup_info = {"num_warmup": num_warmup, "rounds": [num_warmup]}
         saved = {
             "state": mcmc.post_warmup_state,
             "done": 0,
@@ -509,6 +543,7 @@ def run_nuts(
             "stats": [],
             "map_result": map_result,
             "inverse_mass": None if inv_mass is None else np.asarray(inv_mass),
+            "warmup": warmup_info,
         }
         if ckpt is not None:
             _save_nuts(ckpt, saved, fp, clock)
@@ -525,7 +560,8 @@ def run_nuts(
             _save_nuts(ckpt, saved, fp, clock)
         _log(f"[nuts] {saved['done']}/{num_samples} draws per chain")
     samples, stats = _concat_blocks(saved["samples"]), _concat_blocks(saved["stats"])
-    return NutsResult(samples, stats, saved["map_result"], num_warmup)
+    info = saved.get("warmup") or {"num_warmup": num_warmup}
+    return NutsResult(samples, stats, saved["map_result"], int(info["num_warmup"]), info)
 
 
 def _save_nuts(path: Path, saved: dict, fp: dict, clock: RunClock | None) -> None:
@@ -539,6 +575,8 @@ def _save_nuts(path: Path, saved: dict, fp: dict, clock: RunClock | None) -> Non
     if saved.get("inverse_mass") is not None:
         arrays["laplace/inverse_mass"] = np.asarray(saved["inverse_mass"])
     extra = {"done": saved["done"], "treedef": str(treedef), "num_leaves": len(leaves)}
+    if saved.get("warmup") is not None:
+        extra["warmup"] = saved["warmup"]
     if clock is not None:
         extra["elapsed_s"] = clock.elapsed()
     save_arrays(path, arrays, fingerprint=fp, extra=extra)
@@ -563,6 +601,7 @@ def _restore_nuts(path: Path, arrays, extra, mcmc, y, seed: int, clock: RunClock
         "stats": [_unflat("stats", arrays)] if done else [],
         "map_result": _map_from_arrays(arrays),
         "inverse_mass": arrays.get("laplace/inverse_mass"),
+        "warmup": extra.get("warmup"),
     }
 
 
