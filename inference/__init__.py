@@ -7,7 +7,9 @@
 * state estimation: :class:`NeuronSSM`, :class:`NoiseModel` (dynamax EKF/UKF);
 * posteriors: :func:`find_map`, :func:`laplace`, :func:`run_nuts`, :func:`run_svi`,
   :func:`tempered_smc`, :func:`run_sbc`; optax fitting: :func:`fit`, :func:`fit_multistart`;
-* parameter spaces: :class:`ParamTransform`, :func:`bijector_for_bounds`;
+* parameter spaces: :class:`Bridge` (a model's one unconstrained space and potential,
+  used by every sampler), :class:`ParamTransform`, :func:`bijector_for_bounds`,
+  :func:`bijector_for_support`; NUTS warm-up diagnostics: :class:`WarmupReport`;
 * results: :func:`to_inference_data`, :func:`summarize`, :func:`save_results`,
   :func:`nuts_efficiency` (leapfrog steps per draw, gradients per effective sample).
 
@@ -45,6 +47,9 @@ _NAMES = {
     "fit": "inference.optimize",
     "fit_multistart": "inference.optimize",
     "FitResult": "inference.optimize",
+    "Bridge": "inference.bridge",
+    "bijector_for_support": "inference.bridge",
+    "WarmupReport": "inference.warmup",
     "ParamTransform": "inference.transforms",
     "bijector_for_bounds": "inference.transforms",
     "to_inference_data": "inference.diagnostics",

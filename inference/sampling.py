@@ -24,12 +24,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
-from numpyro.handlers import seed as seed_handler
-from numpyro.handlers import trace
 from numpyro.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO, init_to_value
 from numpyro.infer.autoguide import AutoMultivariateNormal, AutoNormal
-from numpyro.infer.util import initialize_model, unconstrain_fn
 
+from inference.bridge import Bridge
 from inference.checkpoint import (
     CheckpointError,
     ResumeMismatchError,
@@ -109,16 +107,12 @@ def _rows(x, lo: int, n: int):
     return x[lo : lo + n]
 
 
-def _prior_candidates(model, y, num: int, seed: int, potential_fn, chunk: int = 256):
+def _prior_candidates(model, bridge: Bridge, num: int, seed: int, chunk: int = 256):
     """`num` prior draws in unconstrained space and their potential energies."""
-    sites = [
-        name
-        for name, site in trace(seed_handler(model, seed)).get_trace(y).items()
-        if site["type"] == "sample" and not site["is_observed"]
-    ]
+    sites = list(bridge.names)
     draws = Predictive(model, num_samples=num, return_sites=sites)(jax.random.PRNGKey(seed), None)
-    to_u = jax.vmap(lambda d: unconstrain_fn(model, (y,), {}, d))
-    energy = jax.jit(jax.vmap(potential_fn))
+    to_u = jax.vmap(bridge.to_unconstrained)
+    energy = jax.jit(jax.vmap(bridge.potential))
     us, es = [], []
     for lo in range(0, num, chunk):
         part = jax.tree_util.tree_map(partial(_rows, lo=lo, n=chunk), draws)
@@ -129,7 +123,7 @@ def _prior_candidates(model, y, num: int, seed: int, potential_fn, chunk: int = 
     return u_all, jnp.concatenate(es)
 
 
-def _add_warm_starts(model, y, init_values, potential_fn, cand_u, cand_e):
+def _add_warm_starts(bridge: Bridge, init_values, cand_u, cand_e):
     """Prepend the unconstrained `init_values` and their potentials to the candidates."""
     starts = []
     for k, values in enumerate(init_values):
@@ -137,9 +131,9 @@ def _add_warm_starts(model, y, init_values, potential_fn, cand_u, cand_e):
         if missing:
             raise ValueError(f"init_values[{k}] has no value for the latent sites {missing}.")
         constrained = {name: jnp.asarray(values[name]) for name in cand_u}
-        starts.append(unconstrain_fn(model, (y,), {}, constrained))
+        starts.append(bridge.to_unconstrained(constrained))
     u = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *starts)
-    e = jax.vmap(potential_fn)(u)
+    e = jax.vmap(bridge.potential)(u)
     u_all = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), u, cand_u)
     return u_all, jnp.concatenate([e, cand_e])
 
@@ -182,21 +176,12 @@ def find_map(
     ):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
-    try:
-        _, potential_fn, postprocess_fn, _ = initialize_model(
-            jax.random.PRNGKey(seed), model, model_args=(y,)
-        )
-    except RuntimeError as err:  # numpyro: "Cannot find valid initial parameters"
-        raise ValueError(
-            "The log density is not finite at any starting point numpyro tried for the MAP "
-            "search (every simulation blew up or the data are impossible under the model); "
-            f"check the priors, the recording and the time step. ({err})"
-        ) from err
+    bridge = Bridge(model, y, seed=seed)
     num = max(num_candidates, num_starts)
-    cand_u, cand_e = _prior_candidates(model, y, num, seed, potential_fn)
+    cand_u, cand_e = _prior_candidates(model, bridge, num, seed)
     screen: dict = {"screen": num_candidates}
     if init_values:
-        cand_u, cand_e = _add_warm_starts(model, y, init_values, potential_fn, cand_u, cand_e)
+        cand_u, cand_e = _add_warm_starts(bridge, init_values, cand_u, cand_e)
         screen["init_values"] = [dict(v) for v in init_values]
     finite = np.isfinite(np.asarray(cand_e))
     if not finite.any():
@@ -215,7 +200,7 @@ def find_map(
         best_u, losses = starts, np.asarray(cand_e[top], dtype=float)
     else:
         fitted = fit_multistart(
-            potential_fn,
+            bridge.potential,
             starts,
             None,
             learning_rate=learning_rate,
@@ -237,7 +222,7 @@ def find_map(
             f"The MAP search ended with a non-finite log density at all {num_starts} starts; "
             "lower the learning rate or check the model."
         )
-    constrained = jax.vmap(postprocess_fn)(best_u)
+    constrained = jax.vmap(bridge.from_unconstrained)(best_u)
     best = int(np.argmin(np.where(np.isfinite(losses), losses, np.inf)))
     pick = jax.tree_util.tree_map(lambda x: np.asarray(x[best]), constrained)
     return MapResult(_to_numpy(constrained), _to_numpy(best_u), losses, pick, best)
@@ -278,7 +263,7 @@ def laplace(
     symmetrised and must be positive definite (else the optimum is not a strict
     local minimum and ``ValueError`` says so).
     """
-    _, potential_fn, _, _ = initialize_model(jax.random.PRNGKey(seed), model, model_args=(y,))
+    potential_fn = Bridge(model, y, seed=seed).potential
     best = jax.tree_util.tree_map(
         lambda x: jnp.asarray(x[map_result.best_index]), map_result.unconstrained
     )
@@ -341,10 +326,10 @@ def laplace_draws(model, y, map_result: MapResult, *, num: int = 200, seed: int 
     A MAP that is not a strict minimum (non-positive Hessian eigenvalues) gets the
     magnitudes of those curvatures instead (``regularised``: True).
     """
-    _, _, postprocess_fn, _ = initialize_model(jax.random.PRNGKey(seed), model, model_args=(y,))
+    bridge = Bridge(model, y, seed=seed)
     lap = laplace(model, y, map_result, seed=seed, regularise=True)
     draws = jax.vmap(lap.unravel)(jnp.asarray(lap.draws(num, seed + 11)))
-    constrained = jax.vmap(postprocess_fn)(draws)
+    constrained = jax.vmap(bridge.from_unconstrained)(draws)
     std = lap.unravel(jnp.sqrt(jnp.diag(jnp.asarray(lap.cov))))
     mean = lap.unravel(jnp.asarray(lap.mean))
     return LaplaceDraws(
@@ -355,11 +340,10 @@ def laplace_draws(model, y, map_result: MapResult, *, num: int = 200, seed: int 
     )
 
 
-def _laplace_inits(model, y, lap: LaplaceResult, num_chains: int, seed: int) -> dict:
+def _laplace_inits(bridge: Bridge, lap: LaplaceResult, num_chains: int, seed: int) -> dict:
     """Chain starts drawn from the Laplace approximation (finite potential), MAP if not."""
-    _, potential_fn, _, _ = initialize_model(jax.random.PRNGKey(seed), model, model_args=(y,))
     draws = lap.draws(num_chains, seed + 7)
-    energy = np.asarray(jax.vmap(lambda x: potential_fn(lap.unravel(x)))(jnp.asarray(draws)))
+    energy = np.asarray(jax.vmap(lambda x: bridge.potential(lap.unravel(x)))(jnp.asarray(draws)))
     draws[~np.isfinite(energy)] = lap.mean
     return jax.vmap(lap.unravel)(jnp.asarray(draws))
 
@@ -476,10 +460,11 @@ def run_nuts(
         forward_mode = num_params <= 8
     method = "parallel" if jax.local_device_count() >= num_chains > 1 else "vectorized"
     block = max(1, min(block_size, num_samples))
+    bridge = Bridge(model, y, seed=seed)
 
     def make_mcmc(warmup_steps: int, step_size: float | None = None) -> MCMC:
         kernel = NUTS(
-            model,
+            potential_fn=bridge.potential,
             step_size=1.0 if step_size is None else step_size,
             target_accept_prob=target_accept_prob,
             dense_mass=dense_mass,
@@ -499,7 +484,8 @@ def run_nuts(
 
     mcmc = make_mcmc(num_warmup)
     if arrays is not None:
-        saved = _restore_nuts(ckpt, arrays, extra, mcmc, y, seed, clock)
+        template = bridge.zeros((num_chains,) if num_chains > 1 else ())
+        saved = _restore_nuts(ckpt, arrays, extra, mcmc, template, seed, clock)
         if saved["done"] > num_samples:
             raise ResumeMismatchError(
                 f"{ckpt} holds {saved['done']} draws per chain, more than num_samples="
@@ -508,11 +494,13 @@ def run_nuts(
         _log(f"[nuts] resuming: {saved['done']}/{num_samples} draws already saved")
     else:
         if lap is not None:
-            inits = _laplace_inits(model, y, lap, num_chains, seed)
+            inits = _laplace_inits(bridge, lap, num_chains, seed)
         elif map_result is not None:
             inits = _chain_inits(map_result, num_chains)
-        else:
-            inits = None
+        else:  # numpyro's default: u ~ U(-2, 2)
+            inits = bridge.uniform_init(jax.random.PRNGKey(seed), num_chains)
+            if num_chains == 1:
+                inits = {k: v[0] for k, v in inits.items()}
         _log(f"[nuts] warm-up: {num_warmup} steps x {num_chains} chains ({method})")
         if num_warmup > 0 and max_warmup > num_warmup:
             mcmc, report = adaptive_warmup(
@@ -552,7 +540,8 @@ def run_nuts(
         mcmc.num_samples = n
         mcmc.post_warmup_state = saved["state"]
         mcmc.run(mcmc.post_warmup_state.rng_key, y, extra_fields=EXTRA_FIELDS)
-        saved["samples"].append(_to_numpy(mcmc.get_samples(group_by_chain=True)))
+        u = mcmc.get_samples(group_by_chain=True)
+        saved["samples"].append(_to_numpy(jax.vmap(jax.vmap(bridge.from_unconstrained))(u)))
         saved["stats"].append(_to_numpy(mcmc.get_extra_fields(group_by_chain=True)))
         saved["state"] = mcmc.last_state
         saved["done"] += n
@@ -582,12 +571,15 @@ def _save_nuts(path: Path, saved: dict, fp: dict, clock: RunClock | None) -> Non
     save_arrays(path, arrays, fingerprint=fp, extra=extra)
 
 
-def _restore_nuts(path: Path, arrays, extra, mcmc, y, seed: int, clock: RunClock | None) -> dict:
-    """Rebuild a :func:`_save_nuts` checkpoint in the structure of this sampler's state."""
+def _restore_nuts(
+    path: Path, arrays, extra, mcmc, template: dict, seed: int, clock: RunClock | None
+) -> dict:
+    """Rebuild a :func:`_save_nuts` checkpoint in the structure of this sampler's state
+    (`template`: unconstrained parameters of the right shapes, to initialise it)."""
     # A template of the sampler state: initialise the kernel without warm-up steps.
     num_warmup, mcmc.num_warmup = mcmc.num_warmup, 0
     try:
-        mcmc.warmup(jax.random.PRNGKey(seed + 1), y, collect_warmup=False)
+        mcmc.warmup(jax.random.PRNGKey(seed + 1), init_params=template, collect_warmup=False)
     finally:
         mcmc.num_warmup = num_warmup
     state = _restore_tree(path, mcmc.post_warmup_state, arrays, extra, what="sampler state")
@@ -652,7 +644,8 @@ def run_svi(
     fingerprint: Mapping | None = None,
     clock: RunClock | None = None,
 ) -> SviResult:
-    """SVI with an ``AutoNormal`` ("normal") or ``AutoMultivariateNormal`` ("mvn") guide.
+    """SVI with an ``AutoNormal`` ("normal") or ``AutoMultivariateNormal`` ("mvn") guide
+    over the unconstrained parameters of :class:`~inference.bridge.Bridge`.
 
     Checkpoints (``svi_state.npz``, no pickle) carry a fingerprint of the run; see
     :func:`run_nuts` for what ``resume`` accepts.
@@ -666,10 +659,13 @@ def run_svi(
     guides = {"normal": AutoNormal, "mvn": AutoMultivariateNormal}
     if guide not in guides:
         raise ValueError(f"guide must be one of {sorted(guides)}, got {guide!r}.")
-    init_loc = init_to_value(values=init_values) if init_values else None
-    kwargs = {"init_loc_fn": init_loc} if init_loc else {}
-    auto = guides[guide](model, **kwargs)
-    svi = SVI(model, auto, optax.adam(learning_rate), Trace_ELBO())
+    bridge = Bridge(model, y, seed=seed)
+    u_model = bridge.unconstrained_model()  # the guide is a Gaussian over the bridge's u
+    bijectors = bridge.transform.bijectors
+    u_init = {n: bijectors[n].inverse(v) for n, v in (init_values or {}).items() if n in bijectors}
+    kwargs = {"init_loc_fn": init_to_value(values=u_init)} if u_init else {}
+    auto = guides[guide](u_model, **kwargs)
+    svi = SVI(u_model, auto, optax.adam(learning_rate), Trace_ELBO())
     fp = make_fingerprint(
         sampler="svi",
         guide=guide,
@@ -709,6 +705,7 @@ def run_svi(
                 extra["elapsed_s"] = clock.elapsed()
             save_arrays(ckpt, arrays, fingerprint=fp, extra=extra)
     params = svi.get_params(state)
-    draws = auto.sample_posterior(jax.random.PRNGKey(seed + 1), params, sample_shape=(num_draws,))
+    u = auto.sample_posterior(jax.random.PRNGKey(seed + 1), params, sample_shape=(num_draws,))
+    draws = jax.vmap(bridge.from_unconstrained)({n: u[n] for n in bridge.names})
     draws = {k: np.asarray(v)[None] for k, v in draws.items()}
     return SviResult(_to_numpy(params), np.asarray(losses), draws, auto)

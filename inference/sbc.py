@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import jax
@@ -31,9 +32,9 @@ from numpyro.handlers import seed as seed_handler
 from numpyro.handlers import trace
 from numpyro.infer import Predictive
 from numpyro.infer.hmc import hmc
-from numpyro.infer.util import initialize_model, unconstrain_fn
 from scipy import stats
 
+from inference.bridge import Bridge
 from inference.checkpoint import atomic_path, fingerprint, load_arrays, save_arrays
 
 FitFn = Callable[..., dict]  # fit(model, y, rng_key) -> {site: draws (S, ...)}
@@ -178,14 +179,15 @@ class NutsFit:
         self.num_divergent: list[int] = []
 
     def _build(self, model, y):
-        info = initialize_model(jax.random.PRNGKey(0), model, model_args=(y,), dynamic_args=True)
-        init_kernel, sample_kernel = hmc(potential_fn_gen=info.potential_fn, algo="NUTS")
-        latent = list(info.param_info.z)
+        bridge = Bridge(model, y)
+        init_kernel, sample_kernel = hmc(
+            potential_fn_gen=lambda y: partial(bridge.potential, y=y), algo="NUTS"
+        )
 
         def one_chain(key, y):
             k_init, k_run = jax.random.split(key)
             prior = trace(seed_handler(model, k_init)).get_trace(None)
-            z0 = unconstrain_fn(model, (y,), {}, {k: prior[k]["value"] for k in latent})
+            z0 = bridge.to_unconstrained({k: prior[k]["value"] for k in bridge.names})
             state = init_kernel(
                 z0, self.num_warmup, model_args=(y,), rng_key=k_run, **self.kernel_kwargs
             )
@@ -196,7 +198,7 @@ class NutsFit:
 
             state, _ = jax.lax.scan(step, state, None, length=self.num_warmup)
             _, (zs, div) = jax.lax.scan(step, state, None, length=self.num_samples)
-            return jax.vmap(info.postprocess_fn(y))(zs), div
+            return jax.vmap(bridge.from_unconstrained)(zs), div
 
         return jax.jit(jax.vmap(one_chain, in_axes=(0, None)))
 

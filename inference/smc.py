@@ -17,32 +17,41 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro.distributions import biject_to
+
+from inference.bridge import bijector_for_support
 
 
 # ---------------------------------------------------------------- prior in unconstrained space
 @dataclass(frozen=True)
 class PriorSpace:
-    """Priors of named scalar parameters, mapped to unconstrained ``z`` (shape (..., d))."""
+    """Priors of named scalar parameters, mapped to unconstrained ``z`` (shape (..., d))
+    by the bijectors of :func:`inference.bridge.bijector_for_support` (the same as every
+    other sampler's)."""
 
     names: tuple[str, ...]
     priors: tuple
 
+    def _bijectors(self):
+        return [bijector_for_support(p.support) for p in self.priors]
+
     def to_constrained(self, z) -> dict:
-        return {n: biject_to(p.support)(z[..., i]) for i, (n, p) in enumerate(self._items())}
+        return {
+            n: b.forward(z[..., i]) for i, (n, b) in enumerate(zip(self.names, self._bijectors()))
+        }
 
     def log_prior(self, z) -> jnp.ndarray:
         """Prior log density of ``z`` (Jacobian of the transform included)."""
         total = 0.0
-        for i, (_, p) in enumerate(self._items()):
-            tr = biject_to(p.support)
-            x = tr(z[..., i])
-            total = total + p.log_prob(x) + tr.log_abs_det_jacobian(z[..., i], x)
+        for i, (p, b) in enumerate(zip(self.priors, self._bijectors())):
+            x = b.forward(z[..., i])
+            total = total + p.log_prob(x) + b.log_det_jacobian(z[..., i])
         return total
 
     def sample(self, key, n: int) -> np.ndarray:
         keys = jax.random.split(key, len(self.names))
-        cols = [biject_to(p.support).inv(p.sample(k, (n,))) for k, p in zip(keys, self.priors)]
+        cols = [
+            b.inverse(p.sample(k, (n,))) for k, p, b in zip(keys, self.priors, self._bijectors())
+        ]
         return np.asarray(jnp.stack(cols, axis=-1))
 
     def _items(self):
