@@ -2,7 +2,8 @@
 
     python -m experiments.fit_conductances [--data REC.npz|REC.nwb [--sweep N] ...] \\
         [--model hh|pospischil|swc:PATH] [--priors FILE.json] [--window T0:T1] [--dt DT] \\
-        [--method nuts|svi|map|smc] [--likelihood gaussian|kalman|features] --out DIR [--resume]
+        [--method nuts|svi|map|laplace|smc] [--likelihood gaussian|kalman|features] \\
+        --out DIR [--resume]
 
 Without ``--data`` it generates and fits the embedded synthetic example (HH
 compartment, truth gNa=0.1, gK=0.04, gLeak=4e-4 S/cm², 50 ms, 0.02 nA step from 5
@@ -14,6 +15,8 @@ recordings of a current step with tempered SMC on summary features
 (``--method smc --likelihood features``, :mod:`experiments.feature_fit`: a trace
 likelihood of a deterministic model is ruled by spike-time misalignment on real
 data, and spike counts have no gradients); ``--method``/``--likelihood`` override it.
+``--method laplace`` is the Gaussian (Laplace) approximation at the MAP: ``--samples``
+draws of it (one chain) are the posterior, in the same results format as NUTS.
 
 Real recordings: ``--data`` reads .npz and .nwb files (``--sweep N`` picks an NWB
 sweep); ``--window t0:t1`` (ms) fits only that part; ``--dt`` simulates on a coarser
@@ -230,6 +233,8 @@ def _check_method(parser, args) -> None:
     several = len(args.data or []) > 1 or len(args.sweep or []) > 1 or args.synthetic_steps
     if (smc or features) and several:
         parser.error("--method smc fits one recording; give a single --data (and --sweep)")
+    if args.method == "laplace" and several:
+        parser.error("--method laplace fits one recording; use nuts/svi/map for several")
     if args.method is not None and args.likelihood is None:  # else resolved on the data
         args.likelihood = "features" if smc else "gaussian"
 
@@ -331,7 +336,7 @@ def parse_args(argv):
     p.add_argument(
         "--method",
         default=None,
-        choices=["nuts", "svi", "map", "smc"],
+        choices=["nuts", "svi", "map", "laplace", "smc"],
         help="default: nuts for synthetic data, smc for a real recording of a step",
     )
     p.add_argument(
@@ -660,7 +665,12 @@ def main(argv: list[str] | None = None) -> dict:
         parser.exit(2, f"{parser.prog}: error: cannot --resume: {err}\n")
     wall = clock.elapsed()
     dt = recs[0].dt_ms if single else [r.dt_ms for r in recs]
-    if args.method != "smc":
+    if args.method == "laplace":
+        idata = laplace_idata(result, model, y, dt=dt, seed=args.seed, num=args.samples)
+        if idata is None:
+            parser.exit(2, f"{parser.prog}: error: --method laplace: no Laplace approximation\n")
+        idata.attrs["runtime_s"] = float(wall)
+    elif args.method != "smc":
         idata = to_inference_data(result, model, y, dt_ms=dt, seed=args.seed, runtime_s=wall)
     if args.method == "map":
         lap = laplace_idata(result, model, y, dt=dt, seed=args.seed)

@@ -47,6 +47,23 @@ def test_map_fit_writes_named_posterior_and_summary(tmp_path, recording_path):
     assert abs(float(est["HH_gK"]) - 0.04) / 0.04 < 0.2, report
 
 
+def test_laplace_method_writes_draws_in_the_nuts_format(tmp_path, recording_path):
+    report = _run(tmp_path, recording_path, "--method", "laplace", "--map-steps", "60",
+                  "--samples", "50")  # fmt: skip
+    idata = read_netcdf(tmp_path / "posterior.nc")
+    assert idata.attrs["inference"] == "laplace" and "laplace_std" in idata.attrs
+    assert set(idata.posterior.data_vars) == NAMES
+    assert idata.posterior.sizes["chain"] == 1 and idata.posterior.sizes["draw"] == 50
+    assert {"observed_data", "posterior_predictive"} <= set(idata.children)
+    assert report["method"] == "laplace" and report["wall_time_s"] > 0
+    summary = pd.read_csv(tmp_path / "summary.csv", index_col=0)
+    assert (summary.loc[list(NAMES), "sd"] > 0).all()  # a distribution, not a point
+    assert (tmp_path / "pair.png").stat().st_size > 0
+    with pytest.raises(SystemExit):
+        fit_conductances.main(["--synthetic-steps", "0.01,0.02", "--method", "laplace",
+                               "--out", str(tmp_path / "multi")])  # fmt: skip
+
+
 def test_killed_map_fit_resumes_without_loss(tmp_path, recording_path, monkeypatch):
     """Killed right after its first checkpoint (step 50 of 60), then resumed: same result."""
     import inference.optimize as optimize
