@@ -680,8 +680,9 @@ def test_building_a_branch_scales_linearly_in_compartments():
         return time.perf_counter() - start
 
     build_time(1_000)  # warm-up (imports, caches)
+    # best of two each: the other xdist worker's load once made a single 1e5 build 34x
     small = min(build_time(10_000) for _ in range(2))
-    large = build_time(100_000)
+    large = min(build_time(100_000) for _ in range(2))
     assert large < 30 * small, (small, large)
 
 
