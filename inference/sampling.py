@@ -107,6 +107,33 @@ def _rows(x, lo: int, n: int):
     return x[lo : lo + n]
 
 
+def _same_data(a, b) -> bool:
+    """Whether the observations `a` and `b` are the same (identical, or equal arrays)."""
+    if a is b:
+        return True
+    leaves_a, tree_a = jax.tree_util.tree_flatten(a)
+    leaves_b, tree_b = jax.tree_util.tree_flatten(b)
+    return tree_a == tree_b and all(
+        np.shape(p) == np.shape(q) and np.array_equal(np.asarray(p), np.asarray(q))
+        for p, q in zip(leaves_a, leaves_b)
+    )
+
+
+def _bridge_for(model, y, seed: int, bridge: Bridge | None) -> Bridge:
+    """`bridge` if given (checked to be of `model` and `y`), else a new one.
+
+    Raises:
+        ValueError: if `bridge` was built for another model or other observations.
+    """
+    if bridge is None:
+        return Bridge(model, y, seed=seed)
+    if bridge.model is not model:
+        raise ValueError("The bridge given was built for another model than the one given.")
+    if not _same_data(bridge.y, y):
+        raise ValueError("The bridge given was built for other observations than the y given.")
+    return bridge
+
+
 def _prior_candidates(model, bridge: Bridge, num: int, seed: int, chunk: int = 256):
     """`num` prior draws in unconstrained space and their potential energies."""
     sites = list(bridge.names)
@@ -154,6 +181,7 @@ def find_map(
     fingerprint: Mapping | None = None,
     clock: RunClock | None = None,
     init_values: Sequence[Mapping] | None = None,
+    bridge: Bridge | None = None,
 ) -> MapResult:
     """Maximise the log joint (numpyro's potential, Jacobian included) in unconstrained space.
 
@@ -165,9 +193,12 @@ def find_map(
     ``init_values``: warm starts screened along with the prior draws, each a dict of
     constrained values of every latent site (e.g. the optimum of an easier, related
     fit: spiking likelihoods have local optima the prior screen can miss).
+    ``bridge``: the :class:`~inference.bridge.Bridge` of `model` and `y` if the
+    caller has one (else one is built).
 
     Raises:
-        ValueError: if the log density is not finite at any screened draw.
+        ValueError: if the log density is not finite at any screened draw, or if
+            `bridge` belongs to another model or other observations.
     """
     for name, value, low in (
         ("num_candidates", num_candidates, 1),
@@ -176,7 +207,7 @@ def find_map(
     ):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
-    bridge = Bridge(model, y, seed=seed)
+    bridge = _bridge_for(model, y, seed, bridge)
     num = max(num_candidates, num_starts)
     cand_u, cand_e = _prior_candidates(model, bridge, num, seed)
     screen: dict = {"screen": num_candidates}
@@ -254,16 +285,23 @@ def _chain_inits(map_result: MapResult, num_chains: int, tolerance: float = 5.0)
 
 
 def laplace(
-    model, y, map_result: MapResult, *, seed: int = 0, regularise: bool = False
+    model,
+    y,
+    map_result: MapResult,
+    *,
+    seed: int = 0,
+    regularise: bool = False,
+    bridge: Bridge | None = None,
 ) -> LaplaceResult:
     """Gaussian (Laplace) approximation at the MAP: ``N(u_map, H^-1)`` in unconstrained space.
 
     ``H`` is the Hessian of numpyro's potential (negative log joint, Jacobian
     included) at the best optimum, by forward-over-forward differentiation. It is
     symmetrised and must be positive definite (else the optimum is not a strict
-    local minimum and ``ValueError`` says so).
+    local minimum and ``ValueError`` says so). ``bridge``: the
+    :class:`~inference.bridge.Bridge` of `model` and `y` if the caller has one.
     """
-    potential_fn = Bridge(model, y, seed=seed).potential
+    potential_fn = _bridge_for(model, y, seed, bridge).potential
     best = jax.tree_util.tree_map(
         lambda x: jnp.asarray(x[map_result.best_index]), map_result.unconstrained
     )
@@ -320,14 +358,23 @@ class LaplaceDraws:
     regularised: bool = False
 
 
-def laplace_draws(model, y, map_result: MapResult, *, num: int = 200, seed: int = 0):
+def laplace_draws(
+    model,
+    y,
+    map_result: MapResult,
+    *,
+    num: int = 200,
+    seed: int = 0,
+    bridge: Bridge | None = None,
+):
     """`num` draws of :func:`laplace` mapped to constrained space (:class:`LaplaceDraws`).
 
     A MAP that is not a strict minimum (non-positive Hessian eigenvalues) gets the
-    magnitudes of those curvatures instead (``regularised``: True).
+    magnitudes of those curvatures instead (``regularised``: True). ``bridge``: the
+    :class:`~inference.bridge.Bridge` of `model` and `y` if the caller has one.
     """
-    bridge = Bridge(model, y, seed=seed)
-    lap = laplace(model, y, map_result, seed=seed, regularise=True)
+    bridge = _bridge_for(model, y, seed, bridge)
+    lap = laplace(model, y, map_result, seed=seed, regularise=True, bridge=bridge)
     draws = jax.vmap(lap.unravel)(jnp.asarray(lap.draws(num, seed + 11)))
     constrained = jax.vmap(bridge.from_unconstrained)(draws)
     std = lap.unravel(jnp.sqrt(jnp.diag(jnp.asarray(lap.cov))))
@@ -371,6 +418,7 @@ def run_nuts(
     progress: bool = True,
     fingerprint: Mapping | None = None,
     clock: RunClock | None = None,
+    bridge: Bridge | None = None,
 ) -> NutsResult:
     """NUTS posterior samples started and preconditioned at the MAP.
 
@@ -395,7 +443,9 @@ def run_nuts(
     continues from it if it was made for the same run: same ``fingerprint``
     (data, model, ...) and sampler settings; it may extend a run to more draws,
     never mix two runs (:class:`~inference.checkpoint.ResumeMismatchError` names
-    the differences).
+    the differences). ``bridge``: the :class:`~inference.bridge.Bridge` of `model`
+    and `y` if the caller has one (else one is built, once, for the MAP search, the
+    Laplace approximation and the sampler).
     """
     if init not in ("map", "prior"):
         raise ValueError(f"init must be 'map' or 'prior', got {init!r}.")
@@ -431,6 +481,7 @@ def run_nuts(
         max_tree_depth=max_tree_depth,
         caller=dict(fingerprint or {}),
     )
+    bridge = _bridge_for(model, y, seed, bridge)
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / "nuts_state.npz"
     arrays, extra = None, {}
     if resume and ckpt is not None and ckpt.exists():
@@ -445,12 +496,13 @@ def run_nuts(
             checkpoint_path=None if ckpt is None else ckpt.parent / "map_checkpoint.npz",
             resume=resume,
             **{**dict(map_kwargs or {}), "fingerprint": fingerprint, "clock": clock},
+            bridge=bridge,
         )
     lap, inv_mass = None, None
     if use_laplace and arrays is not None and "laplace/inverse_mass" in arrays:
         inv_mass = jnp.asarray(arrays["laplace/inverse_mass"])
     elif use_laplace and map_result is not None:
-        lap = laplace(model, y, map_result, seed=seed)
+        lap = laplace(model, y, map_result, seed=seed, bridge=bridge)
         inv_mass = jnp.asarray(lap.cov)
         if progress:
             sd = np.sqrt(np.diag(lap.cov))
@@ -460,7 +512,6 @@ def run_nuts(
         forward_mode = num_params <= 8
     method = "parallel" if jax.local_device_count() >= num_chains > 1 else "vectorized"
     block = max(1, min(block_size, num_samples))
-    bridge = Bridge(model, y, seed=seed)
 
     def make_mcmc(warmup_steps: int, step_size: float | None = None) -> MCMC:
         kernel = NUTS(
@@ -643,12 +694,14 @@ def run_svi(
     progress: bool = True,
     fingerprint: Mapping | None = None,
     clock: RunClock | None = None,
+    bridge: Bridge | None = None,
 ) -> SviResult:
     """SVI with an ``AutoNormal`` ("normal") or ``AutoMultivariateNormal`` ("mvn") guide
     over the unconstrained parameters of :class:`~inference.bridge.Bridge`.
 
     Checkpoints (``svi_state.npz``, no pickle) carry a fingerprint of the run; see
-    :func:`run_nuts` for what ``resume`` accepts.
+    :func:`run_nuts` for what ``resume`` accepts. ``bridge``: the
+    :class:`~inference.bridge.Bridge` of `model` and `y` if the caller has one.
     """
     if (
         isinstance(num_steps, bool)
@@ -659,7 +712,7 @@ def run_svi(
     guides = {"normal": AutoNormal, "mvn": AutoMultivariateNormal}
     if guide not in guides:
         raise ValueError(f"guide must be one of {sorted(guides)}, got {guide!r}.")
-    bridge = Bridge(model, y, seed=seed)
+    bridge = _bridge_for(model, y, seed, bridge)
     u_model = bridge.unconstrained_model()  # the guide is a Gaussian over the bridge's u
     bijectors = bridge.transform.bijectors
     u_init = {n: bijectors[n].inverse(v) for n, v in (init_values or {}).items() if n in bijectors}

@@ -98,3 +98,19 @@ def test_smc_prior_space_uses_the_same_bijectors():
     want = priors[0].log_prob(x["a"]) + z[:, 0] + priors[1].log_prob(x["b"])
     want = want + math.log(4.0) + jax.nn.log_sigmoid(z[:, 1]) + jax.nn.log_sigmoid(-z[:, 1])
     np.testing.assert_allclose(space.log_prior(z), want, rtol=1e-12)
+
+
+def test_samplers_reuse_a_given_bridge_of_the_same_model_and_data():
+    from inference.sampling import find_map, laplace
+
+    settings = {"num_candidates": 16, "num_starts": 2, "num_steps": 0, "progress": False}
+    bridge = Bridge(_model, Y)
+    built = find_map(_model, Y, **settings)
+    reused = find_map(_model, Y, bridge=bridge, **settings)
+    np.testing.assert_array_equal(reused.losses, built.losses)
+    lap = laplace(_model, Y, built, regularise=True, bridge=Bridge(_model, np.asarray(Y)))
+    np.testing.assert_allclose(lap.cov, laplace(_model, Y, built, regularise=True).cov)
+    with pytest.raises(ValueError, match="other observations"):
+        find_map(_model, Y, bridge=Bridge(_model, Y + 1.0), **settings)
+    with pytest.raises(ValueError, match="another model"):
+        find_map(lambda y=None: _model(y), Y, bridge=bridge, **settings)
