@@ -447,24 +447,9 @@ def run_nuts(
     and `y` if the caller has one (else one is built, once, for the MAP search, the
     Laplace approximation and the sampler).
     """
-    if init not in ("map", "prior"):
-        raise ValueError(f"init must be 'map' or 'prior', got {init!r}.")
-    if mass_matrix not in ("laplace", "adapt"):
-        raise ValueError(f"mass_matrix must be 'laplace' or 'adapt', got {mass_matrix!r}.")
-    for name, value in (("num_chains", num_chains), ("num_samples", num_samples)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
-    if (
-        isinstance(num_warmup, bool)
-        or not isinstance(num_warmup, (int, np.integer))
-        or (num_warmup < 0)
-    ):
-        raise ValueError(f"num_warmup must be an integer >= 0, got {num_warmup!r}.")
-    max_warmup = 4 * num_warmup if max_warmup is None else max_warmup
-    if isinstance(max_warmup, bool) or not isinstance(max_warmup, (int, np.integer)):
-        raise ValueError(f"max_warmup must be an integer, got {max_warmup!r}.")
-    if max_warmup < num_warmup:
-        raise ValueError(f"max_warmup ({max_warmup}) must be >= num_warmup ({num_warmup}).")
+    max_warmup = _checked_max_warmup(
+        init, mass_matrix, num_chains, num_samples, num_warmup, max_warmup
+    )
     use_laplace = mass_matrix == "laplace" and init == "map" and dense_mass
     fp = make_fingerprint(
         sampler="nuts",
@@ -488,34 +473,136 @@ def run_nuts(
         arrays, extra = load_arrays(ckpt, fingerprint=fp)
         map_result = _map_from_arrays(arrays)
     elif init == "map" and map_result is None:
-        map_result = find_map(
-            model,
-            y,
-            seed=seed,
-            progress=progress,
-            checkpoint_path=None if ckpt is None else ckpt.parent / "map_checkpoint.npz",
-            resume=resume,
-            **{**dict(map_kwargs or {}), "fingerprint": fingerprint, "clock": clock},
-            bridge=bridge,
-        )
+        settings = {**dict(map_kwargs or {}), "fingerprint": fingerprint, "clock": clock}
+        map_result = _map_for_nuts(model, y, bridge, ckpt, seed, resume, progress, settings)
     lap, inv_mass = None, None
-    if use_laplace and arrays is not None and "laplace/inverse_mass" in arrays:
-        inv_mass = jnp.asarray(arrays["laplace/inverse_mass"])
-    elif use_laplace and map_result is not None:
-        lap = laplace(model, y, map_result, seed=seed, bridge=bridge)
-        inv_mass = jnp.asarray(lap.cov)
-        if progress:
-            sd = np.sqrt(np.diag(lap.cov))
-            _log(f"[nuts] Laplace mass matrix at the MAP; unconstrained sd {np.round(sd, 4)}")
+    if use_laplace:
+        lap, inv_mass = _laplace_mass(model, y, bridge, map_result, arrays, seed, progress)
     if forward_mode is None:
         num_params = len(map_result.best) if map_result is not None else 8
         forward_mode = num_params <= 8
-    method = "parallel" if jax.local_device_count() >= num_chains > 1 else "vectorized"
-    block = max(1, min(block_size, num_samples))
+    run = _NutsRun(
+        y=y,
+        bridge=bridge,
+        num_chains=num_chains,
+        num_samples=num_samples,
+        block=max(1, min(block_size, num_samples)),
+        method="parallel" if jax.local_device_count() >= num_chains > 1 else "vectorized",
+        seed=seed,
+        progress=progress,
+        ckpt=ckpt,
+        fp=fp,
+        clock=clock,
+    )
+    make_mcmc = _mcmc_factory(
+        run,
+        inv_mass,
+        target_accept_prob=target_accept_prob,
+        dense_mass=dense_mass,
+        forward_mode=forward_mode,
+        max_tree_depth=max_tree_depth,
+    )
+    mcmc = make_mcmc(num_warmup)
+    if arrays is not None:
+        saved = _resume_nuts(run, mcmc, arrays, extra)
+    else:
+        inits = _initial_params(bridge, lap, map_result, num_chains, seed)
+        mcmc, warmup_info = _warm_up(
+            run, make_mcmc, mcmc, inits, num_warmup, max_warmup, target_accept_prob
+        )
+        saved = _warmed_up(run, mcmc, map_result, inv_mass, warmup_info)
+    _sample_blocks(run, mcmc, saved)
+    samples, stats = _concat_blocks(saved["samples"]), _concat_blocks(saved["stats"])
+    info = saved.get("warmup") or {"num_warmup": num_warmup}
+    return NutsResult(samples, stats, saved["map_result"], int(info["num_warmup"]), info)
+
+
+def _map_for_nuts(model, y, bridge: Bridge, ckpt, seed, resume, progress, map_kwargs):
+    """:func:`find_map` for :func:`run_nuts` (checkpointed next to the sampler's state)."""
+    return find_map(
+        model,
+        y,
+        seed=seed,
+        progress=progress,
+        checkpoint_path=None if ckpt is None else ckpt.parent / "map_checkpoint.npz",
+        resume=resume,
+        **map_kwargs,
+        bridge=bridge,
+    )
+
+
+def _checked_max_warmup(
+    init: str, mass_matrix: str, num_chains, num_samples, num_warmup, max_warmup
+) -> int:
+    """Check :func:`run_nuts`'s settings; the most warm-up steps (``4 * num_warmup``
+    unless given)."""
+    if init not in ("map", "prior"):
+        raise ValueError(f"init must be 'map' or 'prior', got {init!r}.")
+    if mass_matrix not in ("laplace", "adapt"):
+        raise ValueError(f"mass_matrix must be 'laplace' or 'adapt', got {mass_matrix!r}.")
+    for name, value in (("num_chains", num_chains), ("num_samples", num_samples)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+    if (
+        isinstance(num_warmup, bool)
+        or not isinstance(num_warmup, (int, np.integer))
+        or (num_warmup < 0)
+    ):
+        raise ValueError(f"num_warmup must be an integer >= 0, got {num_warmup!r}.")
+    max_warmup = 4 * num_warmup if max_warmup is None else max_warmup
+    if isinstance(max_warmup, bool) or not isinstance(max_warmup, (int, np.integer)):
+        raise ValueError(f"max_warmup must be an integer, got {max_warmup!r}.")
+    if max_warmup < num_warmup:
+        raise ValueError(f"max_warmup ({max_warmup}) must be >= num_warmup ({num_warmup}).")
+    return max_warmup
+
+
+@dataclass(frozen=True)
+class _NutsRun:
+    """What the stages of one :func:`run_nuts` call share."""
+
+    y: object
+    bridge: Bridge
+    num_chains: int
+    num_samples: int
+    block: int  # draws per block (and per checkpoint)
+    method: str  # numpyro's chain_method
+    seed: int
+    progress: bool
+    ckpt: Path | None
+    fp: dict
+    clock: RunClock | None
+
+
+def _laplace_mass(model, y, bridge: Bridge, map_result, arrays, seed: int, progress: bool):
+    """The Laplace approximation (None when resumed) and its covariance as the fixed
+    inverse mass matrix (None: none saved and no MAP, so the mass matrix is adapted)."""
+    if arrays is not None and "laplace/inverse_mass" in arrays:
+        return None, jnp.asarray(arrays["laplace/inverse_mass"])
+    if map_result is None:
+        return None, None
+    lap = laplace(model, y, map_result, seed=seed, bridge=bridge)
+    if progress:
+        sd = np.sqrt(np.diag(lap.cov))
+        _log(f"[nuts] Laplace mass matrix at the MAP; unconstrained sd {np.round(sd, 4)}")
+    return lap, jnp.asarray(lap.cov)
+
+
+def _mcmc_factory(
+    run: _NutsRun,
+    inv_mass,
+    *,
+    target_accept_prob: float,
+    dense_mass: bool,
+    forward_mode: bool,
+    max_tree_depth: int,
+):
+    """``make_mcmc(warmup_steps, step_size=None)``: a numpyro MCMC of NUTS over the
+    bridge's potential (what :func:`~inference.warmup.adaptive_warmup` rebuilds)."""
 
     def make_mcmc(warmup_steps: int, step_size: float | None = None) -> MCMC:
         kernel = NUTS(
-            potential_fn=bridge.potential,
+            potential_fn=run.bridge.potential,
             step_size=1.0 if step_size is None else step_size,
             target_accept_prob=target_accept_prob,
             dense_mass=dense_mass,
@@ -527,81 +614,113 @@ def run_nuts(
         return MCMC(
             kernel,
             num_warmup=warmup_steps,
-            num_samples=block,
-            num_chains=num_chains,
-            chain_method=method,
-            progress_bar=progress,
+            num_samples=run.block,
+            num_chains=run.num_chains,
+            chain_method=run.method,
+            progress_bar=run.progress,
         )
 
-    mcmc = make_mcmc(num_warmup)
-    if arrays is not None:
-        template = bridge.zeros((num_chains,) if num_chains > 1 else ())
-        saved = _restore_nuts(ckpt, arrays, extra, mcmc, template, seed, clock)
-        if saved["done"] > num_samples:
-            raise ResumeMismatchError(
-                f"{ckpt} holds {saved['done']} draws per chain, more than num_samples="
-                f"{num_samples}: it belongs to a longer run. Use a new output folder."
-            )
-        _log(f"[nuts] resuming: {saved['done']}/{num_samples} draws already saved")
-    else:
-        if lap is not None:
-            inits = _laplace_inits(bridge, lap, num_chains, seed)
-        elif map_result is not None:
-            inits = _chain_inits(map_result, num_chains)
-        else:  # numpyro's default: u ~ U(-2, 2)
-            inits = bridge.uniform_init(jax.random.PRNGKey(seed), num_chains)
-            if num_chains == 1:
-                inits = {k: v[0] for k, v in inits.items()}
-        _log(f"[nuts] warm-up: {num_warmup} steps x {num_chains} chains ({method})")
-        if num_warmup > 0 and max_warmup > num_warmup:
-            mcmc, report = adaptive_warmup(
-                make_mcmc,
-                y,
-                init_params=inits,
-                seed=seed,
-                num_chains=num_chains,
-                num_warmup=num_warmup,
-                max_warmup=max_warmup,
-                target_accept_prob=target_accept_prob,
-                progress=progress,
-            )
-            warmup_info = report.to_dict()
-        else:
-            mcmc.warmup(
-                jax.random.PRNGKey(seed + 1),
-                y,
-                init_params=inits,
-                extra_fields=EXTRA_FIELDS,
-                collect_warmup=False,
-            )
-            warmup_info = {"num_warmup": num_warmup, "rounds": [num_warmup]}
-        saved = {
-            "state": mcmc.post_warmup_state,
-            "done": 0,
-            "samples": [],
-            "stats": [],
-            "map_result": map_result,
-            "inverse_mass": None if inv_mass is None else np.asarray(inv_mass),
-            "warmup": warmup_info,
-        }
-        if ckpt is not None:
-            _save_nuts(ckpt, saved, fp, clock)
-    while saved["done"] < num_samples:
-        n = min(block, num_samples - saved["done"])
+    return make_mcmc
+
+
+def _resume_nuts(run: _NutsRun, mcmc: MCMC, arrays, extra) -> dict:
+    """The saved sampler state and draws of a checkpoint of this run (see :func:`_save_nuts`).
+
+    Raises:
+        ResumeMismatchError: if the checkpoint holds more draws than ``num_samples``.
+    """
+    template = run.bridge.zeros((run.num_chains,) if run.num_chains > 1 else ())
+    saved = _restore_nuts(run.ckpt, arrays, extra, mcmc, template, run.seed, run.clock)
+    if saved["done"] > run.num_samples:
+        raise ResumeMismatchError(
+            f"{run.ckpt} holds {saved['done']} draws per chain, more than num_samples="
+            f"{run.num_samples}: it belongs to a longer run. Use a new output folder."
+        )
+    _log(f"[nuts] resuming: {saved['done']}/{run.num_samples} draws already saved")
+    return saved
+
+
+def _initial_params(bridge: Bridge, lap, map_result, num_chains: int, seed: int) -> dict:
+    """Chain starts: Laplace draws, else MAP optima, else numpyro's ``u ~ U(-2, 2)``."""
+    if lap is not None:
+        return _laplace_inits(bridge, lap, num_chains, seed)
+    if map_result is not None:
+        return _chain_inits(map_result, num_chains)
+    inits = bridge.uniform_init(jax.random.PRNGKey(seed), num_chains)
+    if num_chains == 1:
+        inits = {k: v[0] for k, v in inits.items()}
+    return inits
+
+
+def _warm_up(
+    run: _NutsRun,
+    make_mcmc,
+    mcmc: MCMC,
+    inits: dict,
+    num_warmup: int,
+    max_warmup: int,
+    target_accept_prob: float,
+) -> tuple[MCMC, dict]:
+    """Warm `mcmc` up from `inits`: adaptively (rounds until the diagnostics hold, see
+    :func:`~inference.warmup.adaptive_warmup`) when ``max_warmup > num_warmup``, else
+    one fixed round. Returns the warmed-up sampler and what the warm-up did."""
+    _log(f"[nuts] warm-up: {num_warmup} steps x {run.num_chains} chains ({run.method})")
+    if num_warmup > 0 and max_warmup > num_warmup:
+        mcmc, report = adaptive_warmup(
+            make_mcmc,
+            run.y,
+            init_params=inits,
+            seed=run.seed,
+            num_chains=run.num_chains,
+            num_warmup=num_warmup,
+            max_warmup=max_warmup,
+            target_accept_prob=target_accept_prob,
+            progress=run.progress,
+        )
+        return mcmc, report.to_dict()
+    mcmc.warmup(
+        jax.random.PRNGKey(run.seed + 1),
+        run.y,
+        init_params=inits,
+        extra_fields=EXTRA_FIELDS,
+        collect_warmup=False,
+    )
+    return mcmc, {"num_warmup": num_warmup, "rounds": [num_warmup]}
+
+
+def _warmed_up(run: _NutsRun, mcmc: MCMC, map_result, inv_mass, warmup_info: dict) -> dict:
+    """The state of a freshly warmed-up run, no draws yet (checkpointed)."""
+    saved = {
+        "state": mcmc.post_warmup_state,
+        "done": 0,
+        "samples": [],
+        "stats": [],
+        "map_result": map_result,
+        "inverse_mass": None if inv_mass is None else np.asarray(inv_mass),
+        "warmup": warmup_info,
+    }
+    if run.ckpt is not None:
+        _save_nuts(run.ckpt, saved, run.fp, run.clock)
+    return saved
+
+
+def _sample_blocks(run: _NutsRun, mcmc: MCMC, saved: dict) -> None:
+    """Draw blocks of ``run.block`` draws into `saved` until it holds ``num_samples``,
+    checkpointing after each block."""
+    while saved["done"] < run.num_samples:
+        n = min(run.block, run.num_samples - saved["done"])
         mcmc.num_samples = n
         mcmc.post_warmup_state = saved["state"]
-        mcmc.run(mcmc.post_warmup_state.rng_key, y, extra_fields=EXTRA_FIELDS)
+        mcmc.run(mcmc.post_warmup_state.rng_key, run.y, extra_fields=EXTRA_FIELDS)
         u = mcmc.get_samples(group_by_chain=True)
-        saved["samples"].append(_to_numpy(jax.vmap(jax.vmap(bridge.from_unconstrained))(u)))
+        to_x = jax.vmap(jax.vmap(run.bridge.from_unconstrained))
+        saved["samples"].append(_to_numpy(to_x(u)))
         saved["stats"].append(_to_numpy(mcmc.get_extra_fields(group_by_chain=True)))
         saved["state"] = mcmc.last_state
         saved["done"] += n
-        if ckpt is not None:
-            _save_nuts(ckpt, saved, fp, clock)
-        _log(f"[nuts] {saved['done']}/{num_samples} draws per chain")
-    samples, stats = _concat_blocks(saved["samples"]), _concat_blocks(saved["stats"])
-    info = saved.get("warmup") or {"num_warmup": num_warmup}
-    return NutsResult(samples, stats, saved["map_result"], int(info["num_warmup"]), info)
+        if run.ckpt is not None:
+            _save_nuts(run.ckpt, saved, run.fp, run.clock)
+        _log(f"[nuts] {saved['done']}/{run.num_samples} draws per chain")
 
 
 def _save_nuts(path: Path, saved: dict, fp: dict, clock: RunClock | None) -> None:
