@@ -132,6 +132,23 @@ class Bridge:
     def from_unconstrained(self, u: Mapping[str, Any]) -> dict[str, Any]:
         return self.transform.from_unconstrained(u)
 
+    def to_unconstrained_sites(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Constrained values of some of the sites -> their unconstrained values.
+
+        Unlike :meth:`to_unconstrained`, `values` need not hold every site (e.g. the
+        initial values of a few of them); each is mapped by its site's bijector.
+
+        Raises:
+            ValueError: naming the sites of `values` that are not latent sites of the model.
+        """
+        unknown = sorted(n for n in values if n not in self.transform.bijectors)
+        if unknown:
+            raise ValueError(
+                f"No latent sites {unknown} in the model; its sites are {list(self.names)}."
+            )
+        bijectors = self.transform.bijectors
+        return {n: jax.tree_util.tree_map(bijectors[n].inverse, v) for n, v in values.items()}
+
     def log_joint(self, x: Mapping[str, Any], y: Any = None) -> jax.Array:
         """``log p(y, x)`` at constrained values `x` (default `y`: the bridge's)."""
         y = self.y if y is None else y

@@ -833,8 +833,8 @@ def run_svi(
         raise ValueError(f"guide must be one of {sorted(guides)}, got {guide!r}.")
     bridge = _bridge_for(model, y, seed, bridge)
     u_model = bridge.unconstrained_model()  # the guide is a Gaussian over the bridge's u
-    bijectors = bridge.transform.bijectors
-    u_init = {n: bijectors[n].inverse(v) for n, v in (init_values or {}).items() if n in bijectors}
+    known = {n: v for n, v in (init_values or {}).items() if n in bridge.names}
+    u_init = bridge.to_unconstrained_sites(known)  # values of other sites are ignored
     kwargs = {"init_loc_fn": init_to_value(values=u_init)} if u_init else {}
     auto = guides[guide](u_model, **kwargs)
     svi = SVI(u_model, auto, optax.adam(learning_rate), Trace_ELBO())

@@ -114,3 +114,17 @@ def test_samplers_reuse_a_given_bridge_of_the_same_model_and_data():
         find_map(_model, Y, bridge=Bridge(_model, Y + 1.0), **settings)
     with pytest.raises(ValueError, match="another model"):
         find_map(lambda y=None: _model(y), Y, bridge=bridge, **settings)
+
+
+def test_unconstraining_some_sites_agrees_with_the_full_transform():
+    bridge = Bridge(_model, Y)
+    x = bridge.from_unconstrained({n: jnp.full(s, 0.7) for n, s in bridge.shapes.items()})
+    full = bridge.to_unconstrained(x)
+    some = bridge.to_unconstrained_sites({"a": x["a"], "c": x["c"]})
+    assert list(some) == ["a", "c"]
+    for n in some:
+        np.testing.assert_allclose(some[n], full[n], rtol=1e-12)
+        np.testing.assert_allclose(bridge.from_unconstrained(full)[n], x[n], rtol=1e-12)
+    assert bridge.to_unconstrained_sites({}) == {}
+    with pytest.raises(ValueError, match=r"No latent sites \['obs', 'z'\]"):
+        bridge.to_unconstrained_sites({"a": 1.0, "z": 0.0, "obs": Y})
