@@ -26,6 +26,7 @@ import numpy as np
 
 from experiments.cell_models import POSPISCHIL_PRIORS
 from inference.checkpoint import atomic_path, atomic_write_text
+from inference.fit_plots import save_figure
 
 # site -> (prior family, location, scale), as ``fit_conductances --model pospischil``.
 PARAM_SPECS = {site: spec[2:] for site, spec in POSPISCHIL_PRIORS.items()}
@@ -127,9 +128,7 @@ def plot_summary(rows: list[dict], path: Path) -> None:
         ax.legend(fontsize=8)
     fig.suptitle("Allen sweeps: posterior predictive vs recording (numbers: sweep order)")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def parse_args(argv):

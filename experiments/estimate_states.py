@@ -57,6 +57,7 @@ from pathlib import Path
 import numpy as np
 
 from inference.checkpoint import atomic_path
+from inference.fit_plots import save_figure
 
 DEFAULT_OBS_STD = 1.0
 # Process std per step. Rule for v: equal to the observation std (``process_std_rule``).
@@ -418,9 +419,7 @@ def plot_states(result: dict, path: Path) -> Path:
     for ax in axes[0]:
         ax.legend(loc="upper right", fontsize=7, ncol=4)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
     return path
 
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from datasets.recording import Recording
 from experiments.fit_extras import count_and_rest, interval_check
-from inference.checkpoint import atomic_path
+from inference.fit_plots import save_figure
 
 if TYPE_CHECKING:
     from inference.features import FeatureWindows
@@ -334,6 +334,4 @@ def plot_predictive_check(problem: FeatureProblem, pp: dict, path: Path, n_trace
         axh.set(xlabel=label, ylabel="draws")
         axh.legend(fontsize=8)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -179,7 +179,7 @@ def plot_intervals(table, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from inference.checkpoint import atomic_path
+    from inference.fit_plots import save_figure
 
     fits = list(dict.fromkeys(table["fit"]))
     fig, axes = plt.subplots(1, len(NAMES), figsize=(4.2 * len(NAMES), 3.2))
@@ -196,9 +196,7 @@ def plot_intervals(table, path: Path) -> None:
     axes[0].legend(loc="lower left", fontsize=8)
     fig.suptitle(f"{int(HDI_PROB * 100)}% HDI: single sweeps vs the joint multi-sweep fit")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -178,14 +178,14 @@ def _crossings(t, v, threshold) -> np.ndarray:
     return np.asarray(t)[up + 1]
 
 
-def save_figure(fig, path):
-    """Write `fig` to `path` atomically (PNG, 110 dpi) and close it; `path` None: keep it open."""
+def save_figure(fig, path, *, dpi: int = 110):
+    """Write `fig` to `path` atomically (PNG, `dpi`) and close it; `path` None: keep it open."""
     import matplotlib.pyplot as plt
 
     from inference.checkpoint import atomic_path
 
     if path is not None:
         with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=110)
+            fig.savefig(tmp, dpi=dpi)
         plt.close(fig)
     return fig
