@@ -344,6 +344,29 @@ def test_checks_under_vmap_report_the_bad_element_with_one_callback(hh_comp):
     assert np.isfinite(float(grads))
 
 
+def test_healthy_simulations_make_no_host_round_trip(hh_comp, monkeypatch):
+    """The host callback (~0.5 ms, longer than simulating a compartment for 50 ms)
+    runs only when a check fails: healthy runs, also batched or differentiated,
+    never reach the host."""
+    import sim.core.checks as checks
+
+    calls = []
+    real = checks.report
+    monkeypatch.setattr(checks, "report", lambda *a, **k: (calls.append(1), real(*a, **k)))
+
+    def one(radius):
+        return jx.integrate(hh_comp, param_state=hh_comp.data_set("radius", radius, None))
+
+    run = jax.jit(jax.vmap(one))
+    jax.block_until_ready(run(jnp.asarray([1.0, 2.0, 3.0])))
+    jax.block_until_ready(jax.jit(jax.grad(lambda r: one(r)[0, -1]))(jnp.asarray(1.0)))
+    jax.block_until_ready(jax.jit(one)(jnp.asarray(2.0)))
+    assert calls == []
+    with pytest.warns(jx.SimulationWarning, match=r"'radius' is -1"):
+        jax.block_until_ready(run(jnp.asarray([1.0, -1.0, 3.0])))
+    assert calls == [1]
+
+
 def test_raise_mode_raises(hh_comp, monkeypatch):
     monkeypatch.setattr(jx.config, "on_problem", "raise")
     with pytest.raises(jx.SimulationError, match="blew up"):

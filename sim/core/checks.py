@@ -16,12 +16,19 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import custom_batching
+from jax import custom_batching, lax
 
 from sim.config import SimulationError, SimulationWarning
 from sim.core.compiled import CompiledModule
 
-__all__ = ["Problems", "find_problems", "describe_problems", "report", "report_from_device"]
+__all__ = [
+    "Problems",
+    "find_problems",
+    "describe_problems",
+    "has_problem",
+    "report",
+    "report_from_device",
+]
 
 #: Compartment properties that must be strictly positive.
 POSITIVE_GEOMETRY = ("radius", "length", "axial_resistivity", "capacitance")
@@ -150,6 +157,11 @@ def report(model: CompiledModule, problems, bound: float, mode: str, stacklevel:
         return  # one warning per call is enough
 
 
+def has_problem(problems: Problems) -> jax.Array:
+    """One scalar flag: does any (possibly batched) simulation have a problem?"""
+    return jnp.any(problems.any_rec) | jnp.any(problems.any_final) | jnp.any(problems.any_param)
+
+
 def report_from_device(model: CompiledModule, problems: Problems, bound: float) -> None:
     """Warn from inside traced code (``jax.debug.callback``), once per call.
 
@@ -163,10 +175,16 @@ def report_from_device(model: CompiledModule, problems: Problems, bound: float) 
     def callback(p):
         report(model, p, bound, "warn", stacklevel=2)
 
-    @custom_batching.custom_vmap
-    def emit(p):
+    def call(p):
         jax.debug.callback(callback, p)
         return jnp.zeros((), jnp.float32)
+
+    @custom_batching.custom_vmap
+    def emit(p):
+        # The host round trip (~0.5 ms: longer than a whole 50 ms simulation of a
+        # compartment) is taken only when something is wrong; every element of a
+        # batch is inspected by one flag.
+        return lax.cond(has_problem(p), call, lambda _: jnp.zeros((), jnp.float32), p)
 
     @emit.def_vmap
     def _emit_batched(axis_size, in_batched, p):
