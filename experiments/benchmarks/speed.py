@@ -315,13 +315,28 @@ def time_once(jitted, args) -> float:
     return time.perf_counter() - t0
 
 
-def run_case(case: Case, libs: list[str], rounds: int) -> dict[str, Timing]:
+#: Key of the sim baseline timed alongside a case with an ``own_goal``.
+BASELINE = "baseline"
+
+
+def run_case(
+    case: Case, libs: list[str], rounds: int, baseline: Case | None = None
+) -> dict[str, Timing]:
+    """Time ``case`` on ``libs`` (and ``baseline`` on sim), interleaved round by round.
+
+    A case whose goal is a ratio to another sim case (``own_goal``) is timed in the
+    same rounds as that baseline, so both see the same machine load: ratios of
+    timings taken minutes apart on a shared box are noise.
+    """
     prepared = {lib: prepare(case, lib) for lib in libs}
+    if baseline is not None:
+        prepared[BASELINE] = prepare(baseline, "sim")
     budget = max(t.median for _, _, t in prepared.values())
     reps = rounds if budget < 2.0 else max(3, rounds // 3)
-    for _ in range(reps):  # interleaved: both libraries see the same machine load
-        for lib in libs:
-            jitted, args, timing = prepared[lib]
+    if baseline is not None:
+        reps = max(reps, 3 * rounds)  # tiny runs: more rounds for a stable median ratio
+    for _ in range(reps):  # interleaved: all see the same machine load
+        for jitted, args, timing in prepared.values():
             timing.run_s.append(time_once(jitted, args))
     return {lib: t for lib, (_, _, t) in prepared.items()}
 
@@ -383,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             parser.error("jaxley is not installed: pip install -e '.[bench]' or --no-reference")
     cases = [c for c in CASES if not args.only or any(s in c.name for s in args.only)]
+    by_name = {c.name: c for c in CASES}
     dtype = "float64" if jax.config.jax_enable_x64 else "float32"
     print(f"jax {jax.__version__}, backend {jax.default_backend()}, {jax.devices()}, {dtype}")
     rows = []
@@ -395,15 +411,16 @@ def main(argv: list[str] | None = None) -> int:
     print("-" * len(header))
     for case in cases:
         libs = ["sim"] + (["jaxley"] if have_ref and case.reference else [])
-        timings = run_case(case, libs, args.rounds)
+        baseline = by_name[case.own_goal[0]] if case.own_goal else None
+        timings = run_case(case, libs, args.rounds, baseline)
         results[case.name] = timings
         for lib in libs:
             t = timings[lib]
             ratio, goal = None, None
             if lib == "sim" and "jaxley" in timings:
                 ratio, goal = t.median / timings["jaxley"].median, case.goal
-            elif lib == "sim" and case.own_goal and case.own_goal[0] in results:
-                ratio = t.median / results[case.own_goal[0]]["sim"].median
+            elif lib == "sim" and case.own_goal:
+                ratio = t.median / timings[BASELINE].median
                 goal = case.own_goal[1]
             mem = f"{t.mem_mb:7.0f}MB" if t.mem_mb is not None else " " * 9
             ratio_s = f"{ratio:7.3f}" if ratio is not None else " " * 7
