@@ -558,7 +558,7 @@ def test_nan_in_recordings_is_reported(rec_cell, bad, shown):
     recs[1, 7] = bad
     recs[0, 8] = bad
     tables = {**model.base_params, **model.base_states}
-    problems = find_problems(model, jnp.asarray(recs), jnp.zeros(model.ncomp), tables, 500.0)
+    problems = find_problems(model, jnp.asarray(recs.T), jnp.zeros(model.ncomp), tables, 500.0)
     with pytest.warns(RuntimeWarning, match=rf"\({shown}\): recording 1 \('HH_m'.*at step 7"):
         report(model, problems, 500.0, "warn")
 

@@ -69,13 +69,29 @@ def find_problems(
     tables: dict[str, jax.Array],
     bound: float,
 ) -> Problems:
-    """Condense the checks of one simulation (recordings ``(n_rec, T+1)``)."""
+    """Condense the checks of one simulation.
+
+    ``recs`` are the recordings time-major, ``(T + 1, n_rec)``, as
+    :func:`sim.core.simulate.simulate` returns them: reading them before the
+    transpose to ``integrate``'s ``(n_rec, T + 1)`` lets XLA skip that copy when
+    a caller uses only part of the output.
+    """
     is_v = np.asarray([s == "v" for s in model.rec_states], dtype=bool)
-    bad = ~jnp.isfinite(recs) | (is_v[:, None] & (jnp.abs(recs) > bound))
-    any_rec = bad.any()
-    step = jnp.argmax(bad.any(axis=0)) if recs.size else jnp.int32(0)
-    row = jnp.argmax(bad[:, step]) if recs.size else jnp.int32(0)
-    value = recs[row, step] if recs.size else jnp.zeros((), final_v.dtype)
+    bad = ~jnp.isfinite(recs) | (is_v[None, :] & (jnp.abs(recs) > bound))
+    if recs.size:
+        # The first bad step as a min-reduction of step indices: one fused pass
+        # over the recordings (an argmax is a two-operand reduce that XLA's CPU
+        # backend does not vectorise).
+        num_steps = recs.shape[0]
+        steps = jnp.arange(num_steps, dtype=jnp.int32)
+        first = jnp.min(jnp.where(bad, steps[:, None], num_steps))
+        any_rec = first < num_steps
+        step = jnp.minimum(first, num_steps - 1)
+        row = jnp.argmax(bad[step])
+        value = recs[step, row]
+    else:
+        any_rec, step, row = jnp.zeros((), bool), jnp.int32(0), jnp.int32(0)
+        value = jnp.zeros((), final_v.dtype)
     bad_v = ~jnp.isfinite(final_v) | (jnp.abs(final_v) > bound)
     comp_int = jnp.argmax(bad_v)
     final_comp = jnp.asarray(model.order[: model.ncomp])[comp_int]

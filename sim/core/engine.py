@@ -176,7 +176,7 @@ class Engine:
             if checks is not None and checks[1]:
                 bound, _, mode = checks
                 problems = find_problems(
-                    self.model, recs.T, final.v, {**tables, **state_tables}, bound
+                    self.model, recs, final.v, {**tables, **state_tables}, bound
                 )
                 if mode == "warn":
                     report_from_device(self.model, problems, bound)
