@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -427,7 +428,9 @@ def run_nuts(
     * ``mass_matrix="laplace"`` (with ``init="map"``): the dense inverse mass matrix
       is the Laplace covariance ``H^-1`` at the MAP and stays fixed; warm-up only
       tunes the step size, so a few hundred steps suffice, and the chains start at
-      independent draws from the Laplace approximation (dispersed, for R-hat).
+      independent draws from the Laplace approximation (dispersed, for R-hat). If
+      the Hessian at the MAP is not positive definite (an unconverged MAP), a
+      ``RuntimeWarning`` says so and the mass matrix is adapted as for ``"adapt"``.
       ``"adapt"``: numpyro's windowed mass-matrix adaptation.
     * warm-up length: rounds of ``num_warmup`` steps until the adaptation diagnostics
       of :mod:`inference.warmup` hold (acceptance on target, chains mixed, step size
@@ -581,7 +584,16 @@ def _laplace_mass(model, y, bridge: Bridge, map_result, arrays, seed: int, progr
         return None, jnp.asarray(arrays["laplace/inverse_mass"])
     if map_result is None:
         return None, None
-    lap = laplace(model, y, map_result, seed=seed, bridge=bridge)
+    try:
+        lap = laplace(model, y, map_result, seed=seed, bridge=bridge)
+    except ValueError as err:  # an unconverged MAP: the preconditioner is adapted instead
+        warnings.warn(
+            f"{err} NUTS adapts a dense mass matrix during warm-up instead (chains start "
+            "at the MAP optima).",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None, None
     if progress:
         sd = np.sqrt(np.diag(lap.cov))
         _log(f"[nuts] Laplace mass matrix at the MAP; unconstrained sd {np.round(sd, 4)}")

@@ -167,6 +167,38 @@ def test_nuts_killed_and_resumed_loses_nothing(tmp_path: Path):
     np.testing.assert_array_equal(resumed.stats["diverging"], full.stats["diverging"])
 
 
+def test_nuts_adapts_the_mass_matrix_when_the_map_hessian_is_not_positive_definite(
+    monkeypatch,
+):
+    """An unconverged MAP (a saddle: laplace refuses) warns and falls back to an adapted
+    mass matrix with chains started at the MAP optima, instead of failing the run."""
+    import inference.sampling as sampling
+
+    model, y = _small_problem()
+    calls = []
+
+    def refuse(*args, **kwargs):
+        calls.append(1)
+        raise ValueError("The Hessian of the log posterior at the MAP is not positive definite.")
+
+    monkeypatch.setattr(sampling, "laplace", refuse)
+    with pytest.warns(RuntimeWarning, match="not positive definite.*adapts a dense mass"):
+        result = run_nuts(
+            model,
+            y,
+            num_chains=2,
+            num_warmup=30,
+            num_samples=20,
+            max_warmup=30,
+            seed=1,
+            map_kwargs={"num_steps": 20, "num_candidates": 16, "num_starts": 2},
+            progress=False,
+        )
+    assert calls == [1]
+    g = np.asarray(result.samples["Leak_gLeak"])
+    assert g.shape == (2, 20) and np.all(np.isfinite(g)) and np.all(g > 0)
+
+
 def test_chains_are_sharded_over_devices_when_available(tmp_path: Path):
     code = (
         "import jax; jax.config.update('jax_enable_x64', True);"
