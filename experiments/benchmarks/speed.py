@@ -25,7 +25,21 @@ What the profiles showed (2-core CPU, float64), and so where the remaining time 
   each current once per step (stage 1 feeds solve, updates and recordings) was the
   largest win.
 * The HH gates cost 13-20 ns per compartment per step, set by float64 ``exp``
-  latency (six rate functions); a variant sharing one ``exp`` per rate pair was slower.
+  (five per compartment and step: two shared rate exponentials, one decay per
+  gate; XLA's f64 ``exp`` is ~1.6 ns per element here). One division per gate
+  instead of two cut the vmap-256 case by ~20%. The vmap-256 case is at that floor
+  in both libraries: sim's loop body is 7 fusions with 5 ``exp`` and Jaxley's 6
+  fusions with 9, and what is left besides the exponentials is writing and
+  checking the 256 x 8001 recorded values (a third of the run without checks).
+* ``integrate`` checks each simulation for NaN/blow-ups. Its host callback used
+  to run on every call (~0.55 ms: more than a 50 ms one-compartment simulation);
+  it now runs only when a check fails. Ratios of one-compartment ``jacfwd``/``grad``
+  to forward measured before that divided by an inflated forward time.
+* One-compartment ``jacfwd`` (3 tangents) runs 36 kernels per step against the
+  forward's 8: every expensive primal intermediate (``exp``, division) that the
+  tangents reuse becomes its own kernel, and each costs ~30 ns of launch overhead
+  on tiny buffers. A custom JVP for the gates (tangent = decay x dx + dx'/dv x dv)
+  did not reduce the kernel count, since XLA materialises the coefficients anyway.
 * The level-parallel tree solver is slow on deep trees on CPU (one launch per
   level); the default CPU solver eliminates unbranched runs as segments and solves
   the junctions sequentially. Unrolling ``lax.scan`` made compile time explode with
