@@ -29,7 +29,7 @@ def laplace_idata(result, model, y, *, dt, seed: int, num: int = 200):
     ``attrs["laplace_std"]`` holds the marginal sds in unconstrained space (JSON).
     """
     from inference.diagnostics import to_inference_data
-    from inference.sampling import laplace_draws
+    from inference.laplace import laplace_draws
 
     if getattr(model, "sweeps", None) is not None:
         return None

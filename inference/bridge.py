@@ -42,7 +42,7 @@ from inference.transforms import (
     SoftplusUpper,
 )
 
-__all__ = ["Bridge", "bijector_for_support"]
+__all__ = ["Bridge", "bijector_for_support", "bridge_for"]
 
 
 def _bound(value, name: str, support) -> float:
@@ -188,3 +188,33 @@ class Bridge:
             numpyro.factor("log_density", -self.potential(u, y))
 
         return model
+
+
+def _same_data(a, b) -> bool:
+    """Whether the observations `a` and `b` are the same (identical, or equal arrays)."""
+    if a is b:
+        return True
+    leaves_a, tree_a = jax.tree_util.tree_flatten(a)
+    leaves_b, tree_b = jax.tree_util.tree_flatten(b)
+    return tree_a == tree_b and all(
+        np.shape(p) == np.shape(q) and np.array_equal(np.asarray(p), np.asarray(q))
+        for p, q in zip(leaves_a, leaves_b)
+    )
+
+
+def bridge_for(model, y, seed: int, bridge: Bridge | None) -> Bridge:
+    """`bridge` if given (checked to be of `model` and `y`), else a new one.
+
+    What the inference functions that take ``bridge=`` call, so that one run traces
+    its model into a bridge once.
+
+    Raises:
+        ValueError: if `bridge` was built for another model or other observations.
+    """
+    if bridge is None:
+        return Bridge(model, y, seed=seed)
+    if bridge.model is not model:
+        raise ValueError("The bridge given was built for another model than the one given.")
+    if not _same_data(bridge.y, y):
+        raise ValueError("The bridge given was built for other observations than the y given.")
+    return bridge

@@ -14,7 +14,7 @@ and 0.03 nA). :class:`MultiSweepModel` fits all of them with one set of paramete
 
 Observations are a sequence with one array per sweep, each ``(n_rec, T_k)`` (or
 ``(T_k,)``). The model presents the interface of :class:`BayesianModel` that
-:func:`~inference.sampling.find_map`, :func:`~inference.sampling.laplace`,
+:func:`~inference.sampling.find_map`, :func:`~inference.laplace.laplace`,
 :func:`~inference.sampling.run_nuts`, :func:`~inference.sampling.run_svi` and
 :func:`~inference.diagnostics.to_inference_data` use; numpyro sites are the shared
 parameters, ``sigma_k`` (if inferred), ``obs_k`` (Gaussian likelihood) or the factor

@@ -9,6 +9,10 @@
   enough), and checkpointing of the sampler state after warm-up and after every
   block of draws so that ``resume=True`` continues where a killed run stopped.
 * :func:`run_svi` — SVI with ``AutoNormal`` / ``AutoMultivariateNormal`` guides.
+
+:func:`~inference.laplace.laplace` and :func:`~inference.laplace.laplace_draws`
+(the Gaussian approximation at the MAP) live in :mod:`inference.laplace` and are
+re-exported here.
 """
 
 from __future__ import annotations
@@ -24,11 +28,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.flatten_util import ravel_pytree
 from numpyro.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO, init_to_value
 from numpyro.infer.autoguide import AutoMultivariateNormal, AutoNormal
 
-from inference.bridge import Bridge
+from inference.bridge import Bridge, bridge_for
 from inference.checkpoint import (
     CheckpointError,
     ResumeMismatchError,
@@ -37,6 +40,7 @@ from inference.checkpoint import (
     save_arrays,
 )
 from inference.checkpoint import fingerprint as make_fingerprint
+from inference.laplace import LaplaceDraws, LaplaceResult, laplace, laplace_draws  # noqa: F401
 from inference.optimize import fit_multistart
 from inference.warmup import adaptive_warmup
 
@@ -106,33 +110,6 @@ class MapResult:
 
 def _rows(x, lo: int, n: int):
     return x[lo : lo + n]
-
-
-def _same_data(a, b) -> bool:
-    """Whether the observations `a` and `b` are the same (identical, or equal arrays)."""
-    if a is b:
-        return True
-    leaves_a, tree_a = jax.tree_util.tree_flatten(a)
-    leaves_b, tree_b = jax.tree_util.tree_flatten(b)
-    return tree_a == tree_b and all(
-        np.shape(p) == np.shape(q) and np.array_equal(np.asarray(p), np.asarray(q))
-        for p, q in zip(leaves_a, leaves_b)
-    )
-
-
-def _bridge_for(model, y, seed: int, bridge: Bridge | None) -> Bridge:
-    """`bridge` if given (checked to be of `model` and `y`), else a new one.
-
-    Raises:
-        ValueError: if `bridge` was built for another model or other observations.
-    """
-    if bridge is None:
-        return Bridge(model, y, seed=seed)
-    if bridge.model is not model:
-        raise ValueError("The bridge given was built for another model than the one given.")
-    if not _same_data(bridge.y, y):
-        raise ValueError("The bridge given was built for other observations than the y given.")
-    return bridge
 
 
 def _prior_candidates(model, bridge: Bridge, num: int, seed: int, chunk: int = 256):
@@ -208,7 +185,7 @@ def find_map(
     ):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
-    bridge = _bridge_for(model, y, seed, bridge)
+    bridge = bridge_for(model, y, seed, bridge)
     num = max(num_candidates, num_starts)
     cand_u, cand_e = _prior_candidates(model, bridge, num, seed)
     screen: dict = {"screen": num_candidates}
@@ -283,109 +260,6 @@ def _chain_inits(map_result: MapResult, num_chains: int, tolerance: float = 5.0)
     good = order[losses[order] <= losses[order[0]] + tolerance]
     pick = np.resize(good, num_chains)
     return jax.tree_util.tree_map(lambda x: jnp.asarray(x[pick]), map_result.unconstrained)
-
-
-def laplace(
-    model,
-    y,
-    map_result: MapResult,
-    *,
-    seed: int = 0,
-    regularise: bool = False,
-    bridge: Bridge | None = None,
-) -> LaplaceResult:
-    """Gaussian (Laplace) approximation at the MAP: ``N(u_map, H^-1)`` in unconstrained space.
-
-    ``H`` is the Hessian of numpyro's potential (negative log joint, Jacobian
-    included) at the best optimum, by forward-over-forward differentiation. It is
-    symmetrised and must be positive definite (else the optimum is not a strict
-    local minimum and ``ValueError`` says so). ``bridge``: the
-    :class:`~inference.bridge.Bridge` of `model` and `y` if the caller has one.
-    """
-    potential_fn = _bridge_for(model, y, seed, bridge).potential
-    best = jax.tree_util.tree_map(
-        lambda x: jnp.asarray(x[map_result.best_index]), map_result.unconstrained
-    )
-    flat, unravel = ravel_pytree(best)
-    hess = jax.jacfwd(jax.jacfwd(lambda x: potential_fn(unravel(x))))(flat)
-    hess = 0.5 * (hess + hess.T)
-    eig, vec = np.linalg.eigh(np.asarray(hess))
-    regularised = False
-    if regularise and np.all(np.isfinite(eig)) and eig.max() > 0 and eig.min() <= 0:
-        # Not a strict minimum: use the curvature's magnitude (floored) along each axis.
-        eig, regularised = np.maximum(np.abs(eig), 1e-6 * eig.max()), True
-    if not np.all(np.isfinite(eig)) or eig.min() <= 0:
-        raise ValueError(
-            f"The Hessian of the log posterior at the MAP is not positive definite (eigenvalues "
-            f"{np.round(eig, 6).tolist()}): the optimum is flat or a saddle. Use more MAP "
-            "steps, or mass_matrix='adapt'."
-        )
-    cov = (vec / eig) @ vec.T
-    return LaplaceResult(
-        mean=np.asarray(flat),
-        cov=0.5 * (cov + cov.T),
-        names=sorted(best),
-        unravel=unravel,
-        regularised=regularised,
-    )
-
-
-@dataclass(frozen=True)
-class LaplaceResult:
-    """``N(mean, cov)`` over the flattened unconstrained parameters (sorted site order)."""
-
-    mean: np.ndarray
-    cov: np.ndarray
-    names: list
-    unravel: object
-    regularised: bool = False  # non-positive curvatures replaced by their magnitude
-
-    def draws(self, num: int, seed: int) -> np.ndarray:
-        rng = np.random.default_rng(seed)
-        return rng.multivariate_normal(self.mean, self.cov, size=num, method="eigh")
-
-
-@dataclass(frozen=True)
-class LaplaceDraws:
-    """Draws of the Laplace approximation as one chain ``(1, num, ...)`` (constrained).
-
-    ``std``: the marginal Gaussian widths (sd) in unconstrained space (log scale for
-    positive parameters), per site; ``mean``: the MAP there.
-    """
-
-    samples: dict
-    std: dict
-    mean: dict
-    regularised: bool = False
-
-
-def laplace_draws(
-    model,
-    y,
-    map_result: MapResult,
-    *,
-    num: int = 200,
-    seed: int = 0,
-    bridge: Bridge | None = None,
-):
-    """`num` draws of :func:`laplace` mapped to constrained space (:class:`LaplaceDraws`).
-
-    A MAP that is not a strict minimum (non-positive Hessian eigenvalues) gets the
-    magnitudes of those curvatures instead (``regularised``: True). ``bridge``: the
-    :class:`~inference.bridge.Bridge` of `model` and `y` if the caller has one.
-    """
-    bridge = _bridge_for(model, y, seed, bridge)
-    lap = laplace(model, y, map_result, seed=seed, regularise=True, bridge=bridge)
-    draws = jax.vmap(lap.unravel)(jnp.asarray(lap.draws(num, seed + 11)))
-    constrained = jax.vmap(bridge.from_unconstrained)(draws)
-    std = lap.unravel(jnp.sqrt(jnp.diag(jnp.asarray(lap.cov))))
-    mean = lap.unravel(jnp.asarray(lap.mean))
-    return LaplaceDraws(
-        samples={k: np.asarray(v)[None] for k, v in constrained.items() if k in std},
-        std=_to_numpy(std),
-        mean=_to_numpy(mean),
-        regularised=lap.regularised,
-    )
 
 
 def _laplace_inits(bridge: Bridge, lap: LaplaceResult, num_chains: int, seed: int) -> dict:
@@ -469,7 +343,7 @@ def run_nuts(
         max_tree_depth=max_tree_depth,
         caller=dict(fingerprint or {}),
     )
-    bridge = _bridge_for(model, y, seed, bridge)
+    bridge = bridge_for(model, y, seed, bridge)
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / "nuts_state.npz"
     arrays, extra = None, {}
     if resume and ckpt is not None and ckpt.exists():
@@ -843,7 +717,7 @@ def run_svi(
     guides = {"normal": AutoNormal, "mvn": AutoMultivariateNormal}
     if guide not in guides:
         raise ValueError(f"guide must be one of {sorted(guides)}, got {guide!r}.")
-    bridge = _bridge_for(model, y, seed, bridge)
+    bridge = bridge_for(model, y, seed, bridge)
     u_model = bridge.unconstrained_model()  # the guide is a Gaussian over the bridge's u
     known = {n: v for n, v in (init_values or {}).items() if n in bridge.names}
     u_init = bridge.to_unconstrained_sites(known)  # values of other sites are ignored

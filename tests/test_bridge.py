@@ -101,7 +101,8 @@ def test_smc_prior_space_uses_the_same_bijectors():
 
 
 def test_samplers_reuse_a_given_bridge_of_the_same_model_and_data():
-    from inference.sampling import find_map, laplace
+    from inference.laplace import laplace
+    from inference.sampling import find_map
 
     settings = {"num_candidates": 16, "num_starts": 2, "num_steps": 0, "progress": False}
     bridge = Bridge(_model, Y)
