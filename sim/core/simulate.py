@@ -3,6 +3,9 @@
 Each iteration evaluates the stage-1 currents of the current state once; they
 drive the step *and* are what is recorded for that state, so recorded currents
 cost nothing extra. The recordings of the final state are taken after the loop.
+On branched cells the loop body is rotated by half a step (state updates first,
+then currents, recording and the voltage solve): the same arithmetic, with a
+faster reverse mode on XLA-CPU (:func:`rotates`).
 """
 
 from __future__ import annotations
@@ -20,7 +23,13 @@ from sim.core.currents import MembraneTerms
 from sim.core.state import Drive, SimState, StepInputs, StepParams
 from sim.core.step import Step
 
-__all__ = ["simulate", "recorder", "checkpointed_scan", "default_checkpoint_lengths"]
+__all__ = [
+    "simulate",
+    "recorder",
+    "rotates",
+    "checkpointed_scan",
+    "default_checkpoint_lengths",
+]
 
 
 def recorder(model: CompiledModule) -> Callable[[SimState, MembraneTerms], jax.Array]:
@@ -126,6 +135,17 @@ def simulate(
     Returns the final state, its stage-1 terms and the recordings, shape
     ``(num_steps + 1, n_recordings)`` (the initial state first).
     """
+    if rotates(step, num_steps):
+        return _simulate_rotated(
+            step,
+            state,
+            params,
+            drive,
+            inputs,
+            dt,
+            num_steps=num_steps,
+            checkpoint_lengths=checkpoint_lengths,
+        )
     record = recorder(step.model)
     if checkpoint_lengths is None:
         checkpoint_lengths = default_checkpoint_lengths(step.model, num_steps)
@@ -140,3 +160,81 @@ def simulate(
     terms = step.currents(final, params)
     recs = jnp.concatenate([recs, record(final, terms)[None]])
     return final, terms, recs
+
+
+def rotates(step: Step, num_steps: int) -> bool:
+    """Whether :func:`simulate` runs the half-step rotated loop (see :func:`_simulate_rotated`).
+
+    Only NEURON's order, and only for graphs with branch points: without them the
+    solution needs no padding, and for one-compartment models the unrotated loop
+    keeps reverse mode ~30% faster (its carry is smaller).
+    """
+    return step.order == "neuron" and num_steps > 0 and step.model.internal.nbranchpoints > 0
+
+
+def _simulate_rotated(
+    step: Step,
+    state: SimState,
+    params: StepParams,
+    drive: Drive,
+    inputs: StepInputs,
+    dt,
+    *,
+    num_steps: int,
+    checkpoint_lengths: Sequence[int] | None,
+) -> tuple[SimState, MembraneTerms, jax.Array]:
+    """:func:`simulate` in NEURON's order, with the loop body rotated by half a step.
+
+    Step ``t`` is "voltage ``v_{t+1}`` from state ``t``, then the states at
+    ``v_{t+1}``". The loop body here starts after the voltage instead: it updates
+    the states at the carried ``v_{t+1}``, evaluates and records the currents of
+    state ``t+1`` and solves for ``v_{t+2}``. The arithmetic is the same, step for
+    step. What changes is reverse mode: the mechanisms' adjoints (the largest
+    elementwise expression of the backward pass) then flow into the carried
+    voltage cotangent instead of into the padding of the tree solve's cotangent
+    to all nodes, a pad into which XLA-CPU fuses them without vectorising.
+    """
+    record = recorder(step.model)
+    terms = step.currents(state, params)
+    rec0 = record(state, terms)
+    first = jax.tree_util.tree_map(lambda x: x[0], inputs)
+    v_next = step.voltage(state, params, terms, drive, first, dt)
+    length = num_steps - 1
+    if checkpoint_lengths is None:
+        checkpoint_lengths = default_checkpoint_lengths(step.model, length)
+    now = jax.tree_util.tree_map(lambda x: x[:-1], inputs)
+    then = jax.tree_util.tree_map(lambda x: x[1:], inputs)
+
+    def body(carry, xs):
+        s, read, v_next = carry
+        x_now, x_next = xs
+        s = step.update(s, params, read, v_next, drive, x_now, dt)
+        terms = step.currents(s, params)
+        v_next = step.voltage(s, params, terms, drive, x_next, dt)
+        return (s, _read_by_updates(terms), v_next), record(s, terms)
+
+    init = (state, _read_by_updates(terms), v_next)
+    (s, read, v_next), recs = checkpointed_scan(
+        body, init, (now, then), length=length, lengths=checkpoint_lengths
+    )
+    last = jax.tree_util.tree_map(lambda x: x[-1], inputs)
+    final = step.update(s, params, read, v_next, drive, last, dt)
+    terms = step.currents(final, params)
+    recs = jnp.concatenate([rec0[None], recs, record(final, terms)[None]])
+    return final, terms, recs
+
+
+def _read_by_updates(terms: MembraneTerms) -> MembraneTerms:
+    """The part of ``terms`` that the state updates read (currents by name, ion terms).
+
+    Only this part is carried from one loop iteration to the next; the totals
+    ``i``/``g`` and the synaptic terms have served the voltage solve already.
+    """
+    empty = terms.i[:0]
+    return MembraneTerms(
+        i=empty,
+        g=empty,
+        by_name=terms.by_name,
+        ion_current=terms.ion_current,
+        ion_lin=terms.ion_lin,
+    )

@@ -81,19 +81,41 @@ class Step:
         """
         if self.order == "jaxley":
             return self._advance_jaxley(state, params, drive, inputs, dt)
-        n = self.model.ncomp
-        i_ext = jnp.zeros(n, state.v.dtype)
-        if drive.stim_pos.shape[0]:
-            i_ext = i_ext.at[drive.stim_pos].add(inputs.stim.astype(state.v.dtype))
-        clamp = drive.v_clamp_pos.shape[0] > 0
-        v_inputs = VoltageInputs(
-            i_ext=i_ext,
-            clamp_pos=drive.v_clamp_pos if clamp else None,
-            clamp_val=inputs.v_clamp if clamp else None,
+        v_new = self.voltage(state, params, terms, drive, inputs, dt)
+        return self.update(state, params, terms, v_new, drive, inputs, dt)
+
+    def voltage(
+        self,
+        state: SimState,
+        params: StepParams,
+        terms: MembraneTerms,
+        drive: Drive,
+        inputs: StepInputs,
+        dt,
+    ):
+        """Stage 2 of NEURON's order: the new compartment voltages, states frozen."""
+        return self.scheme(
+            self.ops,
+            self.solver,
+            params.cable,
+            state.v,
+            terms,
+            self._voltage_inputs(state, drive, inputs),
+            dt,
+            params.transition,
         )
-        v_new = self.scheme(
-            self.ops, self.solver, params.cable, state.v, terms, v_inputs, dt, params.transition
-        )
+
+    def update(
+        self,
+        state: SimState,
+        params: StepParams,
+        terms: MembraneTerms,
+        v_new,
+        drive: Drive,
+        inputs: StepInputs,
+        dt,
+    ) -> SimState:
+        """Stages 3-5 of NEURON's order: synapses, mechanisms, ions and clamps at ``v_new``."""
         edge_states = update_synapses(self.model, state, params, v_new, dt)
         states, v_new = update_mechanisms(self.model, state, params, v_new, terms, dt)
         states = update_ions(self.model, self.ops, self.solver, state, states, params, terms, dt)
