@@ -143,6 +143,31 @@ def _add_warm_starts(bridge: Bridge, init_values, cand_u, cand_e):
     return u_all, jnp.concatenate([e, cand_e])
 
 
+def _screen_starts(model, bridge, num_candidates, num_starts, seed, init_values, progress):
+    """The `num_starts` best of the prior draws (and warm starts) by potential energy.
+
+    Returns the starts (unconstrained), their energies and the screen's fingerprint.
+    """
+    num = max(num_candidates, num_starts)
+    cand_u, cand_e = _prior_candidates(model, bridge, num, seed)
+    screen: dict = {"screen": num_candidates}
+    if init_values:
+        cand_u, cand_e = _add_warm_starts(bridge, init_values, cand_u, cand_e)
+        screen["init_values"] = [dict(v) for v in init_values]
+    if not np.isfinite(np.asarray(cand_e)).any():
+        raise ValueError(
+            f"The log density is not finite at any of the {num} prior draws screened for the "
+            "MAP search (every simulation blew up or the data are impossible under the model); "
+            "check the priors, the recording and the time step."
+        )
+    cand_e = jnp.where(jnp.isfinite(cand_e), cand_e, jnp.inf)
+    top = jnp.argsort(cand_e)[:num_starts]
+    if progress:
+        best0 = float(cand_e[top[0]])
+        _log(f"[map] screened {cand_e.shape[0]} prior draws; best -log p = {best0:.3f}")
+    return jax.tree_util.tree_map(lambda x: x[top], cand_u), cand_e[top], screen
+
+
 def find_map(
     model,
     y,
@@ -186,27 +211,11 @@ def find_map(
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
     bridge = bridge_for(model, y, seed, bridge)
-    num = max(num_candidates, num_starts)
-    cand_u, cand_e = _prior_candidates(model, bridge, num, seed)
-    screen: dict = {"screen": num_candidates}
-    if init_values:
-        cand_u, cand_e = _add_warm_starts(bridge, init_values, cand_u, cand_e)
-        screen["init_values"] = [dict(v) for v in init_values]
-    finite = np.isfinite(np.asarray(cand_e))
-    if not finite.any():
-        raise ValueError(
-            f"The log density is not finite at any of the {num} prior draws screened for the "
-            "MAP search (every simulation blew up or the data are impossible under the model); "
-            "check the priors, the recording and the time step."
-        )
-    cand_e = jnp.where(jnp.isfinite(cand_e), cand_e, jnp.inf)
-    top = jnp.argsort(cand_e)[:num_starts]
-    starts = jax.tree_util.tree_map(lambda x: x[top], cand_u)
-    if progress:
-        best0 = float(cand_e[top[0]])
-        _log(f"[map] screened {cand_e.shape[0]} prior draws; best -log p = {best0:.3f}")
+    starts, start_e, screen = _screen_starts(
+        model, bridge, num_candidates, num_starts, seed, init_values, progress
+    )
     if num_steps == 0:
-        best_u, losses = starts, np.asarray(cand_e[top], dtype=float)
+        best_u, losses = starts, np.asarray(start_e, dtype=float)
     else:
         fitted = fit_multistart(
             bridge.potential,
@@ -733,20 +742,11 @@ def run_svi(
         caller=dict(fingerprint or {}),
     )
     ckpt = None if checkpoint_dir is None else Path(checkpoint_dir) / "svi_state.npz"
-    losses: list[float] = []
     state = svi.init(jax.random.PRNGKey(seed), y)
+    losses: list[float] = []
     done = 0
     if resume and ckpt is not None and ckpt.exists():
-        arrays, extra = load_arrays(ckpt, fingerprint=fp)
-        state = _restore_tree(ckpt, state, arrays, extra)
-        losses, done = list(np.asarray(arrays["losses"], dtype=float)), int(extra["done"])
-        if done > num_steps:
-            raise ResumeMismatchError(
-                f"{ckpt} holds {done} SVI steps, more than num_steps={num_steps}."
-            )
-        if clock is not None and "elapsed_s" in extra:
-            clock.restore(extra["elapsed_s"])
-        _log(f"[svi] resuming at step {done}/{num_steps}")
+        state, losses, done = _resume_svi(ckpt, state, fp, num_steps, clock)
     step = jax.jit(svi.update)
     while done < num_steps:
         state, loss = step(state, y)
@@ -755,15 +755,35 @@ def run_svi(
         if progress and done % max(1, num_steps // 10) == 0:
             _log(f"[svi] step {done}/{num_steps}  loss {loss:.3f}")
         if ckpt is not None and (done % checkpoint_every == 0 or done == num_steps):
-            leaves, treedef = jax.tree_util.tree_flatten(state)
-            arrays = {f"state/{k:05d}": np.asarray(leaf) for k, leaf in enumerate(leaves)}
-            arrays["losses"] = np.asarray(losses)
-            extra = {"done": done, "treedef": str(treedef), "num_leaves": len(leaves)}
-            if clock is not None:
-                extra["elapsed_s"] = clock.elapsed()
-            save_arrays(ckpt, arrays, fingerprint=fp, extra=extra)
+            _save_svi(ckpt, state, losses, done, fp, clock)
     params = svi.get_params(state)
     u = auto.sample_posterior(jax.random.PRNGKey(seed + 1), params, sample_shape=(num_draws,))
     draws = jax.vmap(bridge.from_unconstrained)({n: u[n] for n in bridge.names})
     draws = {k: np.asarray(v)[None] for k, v in draws.items()}
     return SviResult(_to_numpy(params), np.asarray(losses), draws, auto)
+
+
+def _resume_svi(ckpt: Path, state, fp, num_steps: int, clock: RunClock | None):
+    """The SVI state, losses and step count saved in ``ckpt`` (fingerprint checked)."""
+    arrays, extra = load_arrays(ckpt, fingerprint=fp)
+    state = _restore_tree(ckpt, state, arrays, extra)
+    losses, done = list(np.asarray(arrays["losses"], dtype=float)), int(extra["done"])
+    if done > num_steps:
+        raise ResumeMismatchError(
+            f"{ckpt} holds {done} SVI steps, more than num_steps={num_steps}."
+        )
+    if clock is not None and "elapsed_s" in extra:
+        clock.restore(extra["elapsed_s"])
+    _log(f"[svi] resuming at step {done}/{num_steps}")
+    return state, losses, done
+
+
+def _save_svi(ckpt: Path, state, losses: list[float], done: int, fp, clock: RunClock | None):
+    """Write the SVI state (flattened leaves, no pickle) and the losses so far."""
+    leaves, treedef = jax.tree_util.tree_flatten(state)
+    arrays = {f"state/{k:05d}": np.asarray(leaf) for k, leaf in enumerate(leaves)}
+    arrays["losses"] = np.asarray(losses)
+    extra = {"done": done, "treedef": str(treedef), "num_leaves": len(leaves)}
+    if clock is not None:
+        extra["elapsed_s"] = clock.elapsed()
+    save_arrays(ckpt, arrays, fingerprint=fp, extra=extra)

@@ -345,14 +345,9 @@ def integrate(
     if len(compiled.rec_states) == 0:
         raise ValueError("Nothing is recorded; call e.g. cell.branch(0).comp(0).record('v').")
     _check_params(params, compiled)
-    externals, external_inds = add_stimuli(compiled.externals, compiled.external_inds, data_stimuli)
-    externals, external_inds = add_clamps(externals, external_inds, data_clamps)
-    inputs = _time_major_inputs(externals, t_max, delta_t)
-    nsteps = _check_lengths(inputs)
-    current_clamps = {k: inputs.pop(k) for k in list(inputs) if k in compiled.current_names}
-    if current_clamps and not inputs:  # the clamped currents were all that set the length
-        inputs["i"] = jnp.zeros((nsteps, 0))
-    inds = {k: jnp.asarray(external_inds.get(k, np.zeros(0, np.int64))) for k in inputs}
+    inputs, inds, current_clamps, external_inds, nsteps = _step_inputs(
+        compiled, data_stimuli, data_clamps, t_max, delta_t
+    )
     lengths = _checkpoint_lengths(checkpoint_lengths, nsteps)
     engine = engine_for(compiled, solver, voltage_solver)
     checks = config.key()
@@ -377,6 +372,23 @@ def integrate(
             final = dict(final)
             final[key] = jnp.asarray(final[key]).at[key_inds].set(values[-1])
     return (recs, final) if return_states else recs
+
+
+def _step_inputs(compiled: CompiledModule, data_stimuli, data_clamps, t_max, delta_t):
+    """Time-major inputs of the step, their indices, the clamped currents and the length.
+
+    Clamped membrane currents (``clamp("i_HH", ...)``) are not step inputs: they
+    replace the recorded currents afterwards (:func:`clamp_recorded_current`).
+    """
+    externals, external_inds = add_stimuli(compiled.externals, compiled.external_inds, data_stimuli)
+    externals, external_inds = add_clamps(externals, external_inds, data_clamps)
+    inputs = _time_major_inputs(externals, t_max, delta_t)
+    nsteps = _check_lengths(inputs)
+    current_clamps = {k: inputs.pop(k) for k in list(inputs) if k in compiled.current_names}
+    if current_clamps and not inputs:  # the clamped currents were all that set the length
+        inputs["i"] = jnp.zeros((nsteps, 0))
+    inds = {k: jnp.asarray(external_inds.get(k, np.zeros(0, np.int64))) for k in inputs}
+    return inputs, inds, current_clamps, external_inds, nsteps
 
 
 def clamp_recorded_current(
