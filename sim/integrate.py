@@ -374,7 +374,7 @@ def integrate(
     return (recs, final) if return_states else recs
 
 
-def _step_inputs(compiled: CompiledModule, data_stimuli, data_clamps, t_max, delta_t):
+def _step_inputs(compiled, data_stimuli, data_clamps, t_max, delta_t):
     """Time-major inputs of the step, their indices, the clamped currents and the length.
 
     Clamped membrane currents (``clamp("i_HH", ...)``) are not step inputs: they
