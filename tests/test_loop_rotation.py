@@ -47,7 +47,9 @@ def _network():
     jx.connect(net.cell(0).branch(1).comp(1), net.cell(1).branch(2).comp(0), IonotropicSynapse())
     net.init_states()
     net.cell(0).branch(0).comp(0).stimulate(jx.step_current(0.5, 3.0, 0.5, DT, 5.0), verbose=False)
+    net.cell(0).branch(2).comp(1).clamp("v", np.full(201, -62.0), verbose=False)
     net.cell(1).branch(2).comp(0).record("v", verbose=False)
+    net.cell(0).branch(2).comp(0).record("v", verbose=False)
     net.record("IonotropicSynapse_s", verbose=False)
     return net
 
