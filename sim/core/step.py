@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+import jax
 import jax.numpy as jnp
 
 from sim.core.cable import CableOps
@@ -92,7 +93,7 @@ class Step:
         drive: Drive,
         inputs: StepInputs,
         dt,
-    ):
+    ) -> jax.Array:
         """Stage 2 of NEURON's order: the new compartment voltages, states frozen."""
         return self.scheme(
             self.ops,
