@@ -60,6 +60,17 @@ What the profiles showed (2-core CPU, float64), and so where the remaining time 
 * The thunk profile of ``jax.profiler`` adds ~1 us per kernel and misattributes
   time on these loops; ablations timed side by side (HH vs Leak vs no channel, one
   change at a time) and the LLVM IR are what the notes above rest on.
+* How far the vmap-256 goal is from pure arithmetic: ``experiments/benchmarks/floor.py``
+  times, beside both libraries, four float64 ``exp`` per lane-step (the fewest an
+  exact-rate HH step can do) at 0.24-0.28 of Jaxley's whole simulation, the five
+  ``exp`` and six divisions of sim's HH step at 0.30-0.37, and sim's HH kernel alone
+  (no solve, recording or checks) at 0.56-0.73 (two runs, 2026-12-08). A one-``exp`` rate variant
+  (``exp(-(v + 40) / 10) = e^2.5 w^72``) measured no faster than the two-``exp`` one.
+* Synaptic currents: one scatter of (current, slope) pairs instead of two scatters
+  measured no faster on the 64-cell network (merged/two, side by side: 36.1/35.4 and
+  43.5/35.1 ms). Per edge and step the network pays ~9 ns (0 to 4096 edges: 22 to
+  173 ms): ~6.5 for the IonotropicSynapse update (two ``exp``, four divisions, near
+  their floor) and ~2 for the scatter.
 * ``XLA_FLAGS=--xla_cpu_prefer_vector_width=512`` (AVX-512 CPUs) makes f64 ``exp``
   1.75 -> 1.05 ns per element. In one run with it, tree forward took 141 ms and
   vmap-256 36 ms (152-170 and 39-53 ms in runs without); Jaxley gains as much, so
