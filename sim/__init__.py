@@ -5,6 +5,9 @@
 
 from importlib import metadata as _metadata
 
+# First, before anything can start JAX's backend (which reads the option once):
+# importing sim.xla_tuning applies it, see there.
+from sim import xla_tuning  # noqa: F401
 from sim.config import SimulationError, SimulationWarning, config
 from sim.connect import connect, connectivity_matrix_connect, fully_connect, sparse_connect
 from sim.integrate import build_init_and_step_fn, integrate
