@@ -77,7 +77,10 @@ What the profiles showed (2-core CPU, float64), and so where the remaining time 
   step on arrays of one element) then run without a dispatch per kernel: 5.9x ->
   1.6x and 4.7x -> 2.0x their forward (same code, same numbers to 1e-12); the
   flagship NUTS fit 59.7 s -> 30.0 s side by side. The option is process-wide, so
-  the benchmark's Jaxley runs under it too.
+  the benchmark's Jaxley runs under it too. A budget large enough to hoist every
+  time loop (1e8 bytes; two processes side by side, twice) made the tree and CA1
+  forwards 9-14% faster but the CA1 gradient 16-38% slower, and cannot hoist loops
+  with a scatter (the network's synapses); 64 KiB stays the default.
 * ``XLA_FLAGS=--xla_cpu_prefer_vector_width=512`` (AVX-512 CPUs) makes f64 ``exp``
   1.75 -> 1.05 ns per element. In one run with it, tree forward took 141 ms and
   vmap-256 36 ms (152-170 and 39-53 ms in runs without); Jaxley gains as much, so
