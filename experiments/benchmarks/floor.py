@@ -46,28 +46,21 @@ def _scan(body: Callable) -> Callable:
     return jax.jit(run)
 
 
+_EXP_RATES = (-0.011, -0.013, -0.017, -0.019, -0.023)
+
+
+def _exps(x, n: int):
+    """The sum of ``n`` independent float64 exponentials of ``x``."""
+    return sum(jnp.exp(x * r) for r in _EXP_RATES[:n])
+
+
 def _exp4(x):
-    e = jnp.exp(x * -0.011) + jnp.exp(x * -0.013) + jnp.exp(x * -0.017) + jnp.exp(x * -0.019)
-    return 0.5 * x + 0.05 * e
+    return 0.5 * x + 0.05 * _exps(x, 4)
 
 
 def _exp5_div6(x):
-    e = (
-        jnp.exp(x * -0.011)
-        + jnp.exp(x * -0.013)
-        + jnp.exp(x * -0.017)
-        + jnp.exp(x * -0.019)
-        + jnp.exp(x * -0.023)
-    )
-    d = (
-        1.0 / (x + 2.0)
-        + 1.0 / (x + 3.0)
-        + 1.0 / (x + 4.0)
-        + 1.0 / (x + 5.0)
-        + 1.0 / (x + 6.0)
-        + 1.0 / (x + 7.0)
-    )
-    return 0.5 * x + 0.05 * e + 0.01 * d
+    divisions = sum(1.0 / (x + c) for c in (2.0, 3.0, 4.0, 5.0, 6.0, 7.0))
+    return 0.5 * x + 0.05 * _exps(x, 5) + 0.01 * divisions
 
 
 def _hh_kernel_body():
