@@ -27,6 +27,7 @@ import numpy as np
 from sim.core.graph import Graph, build_graph
 from sim.core.index import Index
 from sim.core.mechanism import CompartmentMechanism, EdgeMechanism, IonSpec, StateView
+from sim.core.sites import presynaptic_sites
 from sim.solvers.segments import SegmentTreeSolver
 
 __all__ = [
@@ -249,15 +250,17 @@ def _edge_mechanisms(base, position: np.ndarray):
             states[key] = rows[key].to_numpy(dtype=float).copy()
             slots.append(len(state_keys))
             state_keys.append(key)
+        pre = Index.of(position[rows["pre_index"].to_numpy(dtype=np.int64)], ncomp)
         mechs.append(
             EdgeMechanism(
                 kernel=syn,
                 edges=ids,
-                pre=Index.of(position[rows["pre_index"].to_numpy(dtype=np.int64)], ncomp),
+                pre=pre,
                 post=Index.of(position[rows["post_index"].to_numpy(dtype=np.int64)], ncomp),
                 param_keys=tuple(syn.synapse_params),
                 state_keys=tuple(syn.synapse_states),
                 state_slots=tuple(slots),
+                sites=presynaptic_sites(syn, pre, params, ids),
             )
         )
     return tuple(mechs), params, states, tuple(state_keys), edge_position

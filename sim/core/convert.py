@@ -9,7 +9,7 @@ model's internal order. These functions translate, outside the time loop.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -39,9 +39,18 @@ def _internal_comps(model: CompiledModule) -> np.ndarray:
 
 
 def step_params(
-    model: CompiledModule, all_params: Mapping[str, jax.Array], transition=None
+    model: CompiledModule,
+    all_params: Mapping[str, jax.Array],
+    transition=None,
+    *,
+    shared_sites: Sequence[bool] | None = None,
 ) -> StepParams:
-    """Gather ``all_params`` (global order) into the step's parameters."""
+    """Gather ``all_params`` (global order) into the step's parameters.
+
+    ``shared_sites`` says, per synapse type, whether its presynaptic terms may be
+    evaluated once per presynaptic compartment (see :mod:`sim.core.sites`; the
+    caller vouches that the site values hold for ``all_params``). None: nowhere.
+    """
     oc = _internal_comps(model)
     g_axial = jnp.asarray(all_params["axial_conductances"]).reshape(-1)[model.order]
     cable = CableParams(
@@ -57,11 +66,23 @@ def step_params(
     edges = tuple(
         {k: jnp.asarray(all_params[k]) for k in mech.param_keys} for mech in model.edge_mechanisms
     )
+    share = shared_sites if shared_sites is not None else (False,) * len(edges)
+    if len(share) != len(edges):
+        raise ValueError(f"shared_sites needs {len(edges)} entries, got {len(share)}.")
+    edge_sites = tuple(
+        mech.sites.site_params(p) if (on and mech.sites is not None) else None
+        for mech, p, on in zip(model.edge_mechanisms, edges, share)
+    )
     ions = tuple(
         _ion_cable(model, all_params, ion.key) if ion.diffused else None for ion in model.ions
     )
     return StepParams(
-        cable=cable, mechanisms=tuple(mechanisms), edges=edges, ions=ions, transition=transition
+        cable=cable,
+        mechanisms=tuple(mechanisms),
+        edges=edges,
+        edge_sites=edge_sites,
+        ions=ions,
+        transition=transition,
     )
 
 

@@ -103,13 +103,27 @@ class Engine:
         g = jnp.asarray(all_params["axial_conductances"]).reshape(-1)
         return exp_euler_transition(self.model.graph, g, jnp.asarray(all_params["cap"]), dt)
 
-    def step_params(self, all_params: Mapping[str, jax.Array], dt) -> StepParams:
-        """The step's parameters from a user-order ``all_params``."""
+    def step_params(
+        self, all_params: Mapping[str, jax.Array], dt, *, override_keys: Sequence[str] | None = None
+    ) -> StepParams:
+        """The step's parameters from a user-order ``all_params``.
+
+        ``override_keys``: the keys of the ``data_set`` entries ``all_params`` was
+        built with (from this model's tables, :meth:`tables`); presynaptic terms are
+        then shared where :mod:`sim.core.sites` allows. None (``all_params`` of
+        unknown origin, e.g. from a user's ``step_fn``): they are not shared.
+        """
         transition = None
         if self.scheme.needs_transition:
             oc = self.model.order[: self.model.ncomp]
             transition = self.transition(all_params, dt)[oc][:, oc]
-        return step_params(self.model, all_params, transition)
+        shared = None
+        if override_keys is not None:
+            shared = tuple(
+                m.sites is not None and m.sites.allows(override_keys, self.model.trainables)
+                for m in self.model.edge_mechanisms
+            )
+        return step_params(self.model, all_params, transition, shared_sites=shared)
 
     def initial(
         self, overrides: Sequence[Override], all_states: Mapping | None, dt
@@ -158,7 +172,7 @@ class Engine:
         def run(train_values, idx, vals, all_states, inputs, inds, dt):
             entries = list(zip(keys, idx, vals))
             tables, state_tables = self.tables(self.overrides(train_values, entries))
-            params = self.step_params(tables, dt)
+            params = self.step_params(tables, dt, override_keys=keys)
             state = sim_state(self.model, all_states if all_states is not None else state_tables)
             drive, step_inputs = drive_and_inputs(self.model, inputs, inds)
             final, terms, recs = simulate(

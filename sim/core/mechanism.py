@@ -19,17 +19,21 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 import jax
 import numpy as np
 
 from sim.core.index import Index
 
+if TYPE_CHECKING:  # sim.core.sites imports this module
+    from sim.core.sites import PresynapticSites
+
 __all__ = [
     "Location",
     "CompartmentKernel",
     "EdgeKernel",
+    "PresynapticKernel",
     "CompartmentMechanism",
     "EdgeMechanism",
 ]
@@ -84,6 +88,34 @@ class EdgeKernel(Protocol):
 
     def compute_current(
         self, states: Arrays, pre_voltage: jax.Array, post_voltage: jax.Array, params: Arrays
+    ) -> Any: ...
+
+
+@runtime_checkable
+class PresynapticKernel(Protocol):
+    """A synapse whose state update factors through terms of the presynaptic side alone.
+
+    ``update_states(states, dt, v_pre, v_post, params)`` must equal
+    ``update_from_presynaptic(states, presynaptic_terms(dt, v_pre, params), dt,
+    v_post, params)``, where ``presynaptic_terms`` reads only ``v_pre`` and the
+    parameters named in ``presynaptic_params``. The step then evaluates the terms
+    once per presynaptic compartment instead of once per edge (see
+    :mod:`sim.core.sites`); optional, for speed only.
+    """
+
+    presynaptic_params: tuple[str, ...]
+
+    def presynaptic_terms(
+        self, delta_t: Any, pre_voltage: jax.Array, params: Arrays
+    ) -> tuple[jax.Array, ...]: ...
+
+    def update_from_presynaptic(
+        self,
+        states: Arrays,
+        terms: tuple[jax.Array, ...],
+        delta_t: Any,
+        post_voltage: jax.Array,
+        params: Arrays,
     ) -> Any: ...
 
 
@@ -159,6 +191,8 @@ class EdgeMechanism:
         post: Internal compartment positions of the postsynaptic sites.
         param_keys / state_keys: The kernel's parameters and states (per edge).
         state_slots: Position of each state key in ``SimState.edge_states``.
+        sites: The edges grouped by presynaptic compartment when the kernel's
+            presynaptic terms can be shared (:mod:`sim.core.sites`), else None.
     """
 
     location: ClassVar[Location] = Location.EDGE
@@ -169,6 +203,7 @@ class EdgeMechanism:
     param_keys: tuple[str, ...]
     state_keys: tuple[str, ...]
     state_slots: tuple[int, ...]
+    sites: PresynapticSites | None = None
 
     @property
     def current_name(self) -> str:

@@ -85,6 +85,9 @@ class StepParams:
             ``radius``/``length``/``area``/``capacitance``/``axial_resistivity``)
             at its compartments, keyed as the kernel expects.
         edges: Per synapse type, its parameters over its edges.
+        edge_sites: Per synapse type, the parameters of its presynaptic terms per
+            presynaptic compartment when those terms are shared by the edges of a
+            compartment (:mod:`sim.core.sites`), else None (a static choice).
         ions: Per ion of ``CompiledModule.ions``, its diffusion cable (None if the
             ion is only pumped).
         transition: Exponential-Euler transition matrix (internal order), or
@@ -94,6 +97,7 @@ class StepParams:
     cable: CableParams
     mechanisms: tuple[dict[str, jax.Array], ...]
     edges: tuple[dict[str, jax.Array], ...] = ()
+    edge_sites: tuple[dict[str, jax.Array] | None, ...] = ()
     ions: tuple[IonCable | None, ...] = ()
     transition: jax.Array | None = None
 

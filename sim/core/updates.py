@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from functools import partial
+from typing import cast
+
 import jax
 import jax.numpy as jnp
 
 from sim.core.compiled import CompiledModule
 from sim.core.currents import MembraneTerms, as_site_array, edge_states, mechanism_states
+from sim.core.mechanism import PresynapticKernel
+from sim.core.sites import PresynapticSites
 from sim.core.state import Drive, SimState, StepInputs, StepParams
 
 __all__ = ["update_mechanisms", "update_synapses", "clamp_states"]
@@ -72,9 +77,18 @@ def update_synapses(
     for k, mech in enumerate(model.edge_mechanisms):
         if not mech.state_keys:
             continue
-        v_pre, v_post = mech.pre.gather(v_new), mech.post.gather(v_new)
-        update = jax.checkpoint(mech.kernel.update_states)
-        out = update(edge_states(mech, state), dt, v_pre, v_post, params.edges[k]) or {}
+        site_params = params.edge_sites[k] if params.edge_sites else None
+        v_post = mech.post.gather(v_new)
+        if site_params is not None and mech.sites is not None:
+            kernel = cast(PresynapticKernel, mech.kernel)
+            update = jax.checkpoint(partial(_shared_update, kernel, mech.sites))
+            out = update(edge_states(mech, state), dt, v_new, v_post, params.edges[k], site_params)
+        else:
+            update = jax.checkpoint(mech.kernel.update_states)
+            out = update(
+                edge_states(mech, state), dt, mech.pre.gather(v_new), v_post, params.edges[k]
+            )
+        out = out or {}
         slots = dict(zip(mech.state_keys, mech.state_slots))
         for key, value in out.items():
             if key not in slots:
@@ -84,6 +98,21 @@ def update_synapses(
                 )
             new[slots[key]] = as_site_array(value, v_post, f"{mech.name}.update_states")
     return tuple(new)
+
+
+def _shared_update(
+    kernel: PresynapticKernel,
+    sites: PresynapticSites,
+    states,
+    dt,
+    v,
+    v_post,
+    params,
+    site_params,
+):
+    """``update_states`` with the presynaptic terms evaluated once per presynaptic site."""
+    terms = kernel.presynaptic_terms(dt, sites.sites.gather(v), site_params)
+    return kernel.update_from_presynaptic(states, sites.to_edges(tuple(terms)), dt, v_post, params)
 
 
 def clamp_states(states: tuple[jax.Array, ...], drive: Drive, inputs: StepInputs):
