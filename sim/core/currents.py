@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from sim.core.compiled import CompiledModule
 from sim.core.mechanism import CompartmentMechanism, EdgeMechanism
@@ -189,9 +190,13 @@ def edge_states(mech: EdgeMechanism, state: SimState) -> dict[str, jax.Array]:
 def synaptic_currents(
     model: CompiledModule, state: SimState, params: StepParams
 ) -> tuple[jax.Array, jax.Array, tuple[jax.Array, ...]]:
-    """Synaptic currents per edge and their sums (and derivatives) per compartment."""
-    zeros = jnp.zeros(model.ncomp, state.v.dtype)
-    i_point, g_point, per_edge = zeros, zeros, []
+    """Synaptic currents per edge and their sums (and derivatives) per compartment.
+
+    The (current, conductance) pairs of every edge of every synapse type are added
+    into the compartments with one scatter (one kernel launch per step, however
+    many synapse types there are).
+    """
+    per_edge, pairs, positions = [], [], []
     for k, mech in enumerate(model.edge_mechanisms):
         states, pr, kernel = edge_states(mech, state), params.edges[k], mech.kernel
         v_pre = mech.pre.gather(state.v)
@@ -205,7 +210,12 @@ def synaptic_currents(
             return jax.jvp(current, (v_post,), (jnp.ones_like(v_post),))
 
         i, g = linearised(mech.post.gather(state.v))
-        i_point = i_point.at[mech.post.positions].add(i)
-        g_point = g_point.at[mech.post.positions].add(g)
         per_edge.append(i)
-    return i_point, g_point, tuple(per_edge)
+        pairs.append(jnp.stack([i, g], axis=1))
+        positions.append(mech.post.positions)
+    summed = (
+        jnp.zeros((model.ncomp, 2), state.v.dtype)
+        .at[np.concatenate(positions)]
+        .add(jnp.concatenate(pairs))
+    )
+    return summed[:, 0], summed[:, 1], tuple(per_edge)
