@@ -66,11 +66,26 @@ What the profiles showed (2-core CPU, float64), and so where the remaining time 
   ``exp`` and six divisions of sim's HH step at 0.30-0.37, and sim's HH kernel alone
   (no solve, recording or checks) at 0.56-0.73 (two runs, 2026-12-08). A one-``exp`` rate variant
   (``exp(-(v + 40) / 10) = e^2.5 w^72``) measured no faster than the two-``exp`` one.
-* Synaptic currents: one scatter of (current, slope) pairs instead of two scatters
-  measured no faster on the 64-cell network (merged/two, side by side: 36.1/35.4 and
-  43.5/35.1 ms). Per edge and step the network pays ~9 ns (0 to 4096 edges: 22 to
-  173 ms): ~6.5 for the IonotropicSynapse update (two ``exp``, four divisions, near
-  their floor) and ~2 for the scatter.
+* The 64-cell network (412 IonotropicSynapse edges from 64 presynaptic compartments)
+  paid ~8.5 ns per edge and step (0 to 1231 edges: 19 to 62 ms), 6-7 of them in the
+  synapse update (two ``exp`` and four divisions per edge). Its ``s_inf`` and decay
+  depend on the presynaptic voltage alone, so they are now evaluated once per
+  presynaptic compartment and gathered to the edges (``sim.core.sites``): 35.8 ->
+  27.7 ms side by side. Gathering each per-site term separately measured no faster:
+  XLA fused the per-site ``exp`` into the per-edge kernel, recomputing it per edge;
+  stacking the terms first materialises them once. One scatter of (current, slope)
+  pairs for all synapse types instead of two per type: 27.6-28.4 -> 27.0-27.8 ms.
+* What the network's remaining ~28 ms are (ablations, side by side): HH 14 ms
+  (13.7 ns per compartment and step), solve/stimulus/recording ~5 ms, synapses ~8 ms,
+  of which the scatter ~2.3 ms. About 1 us per step is XLA-CPU's per-kernel dispatch
+  (~25 kernels per step; a 4-cell version runs 0.5 us per step as one compiled loop).
+  Tried, no gain: the half-step rotated loop; one fused kernel for the two HH
+  exponentials or for the three gates; XLA-CPU's multi-output fusion (2.3x slower);
+  merging HH divisions into one reciprocal (slower). Without any scatter the loop
+  compiles as one function at a 256-512 KiB small-loop budget (21.6 ms with the
+  synaptic sums left out), but every scatter-free form of the sums tried cost more
+  than it saved (padded per-compartment gathers 3x slower, through an XNNPACK
+  reduction; a segmented prefix sum +8 ms), and CA1's loops would hoist at 1 MiB.
 * ``import sim`` raises XLA-CPU's per-iteration byte budget for compiling a loop as
   one function (``sim.xla_tuning``; 1 KiB -> 64 KiB) unless the user set backend
   options. The one-compartment ``jacfwd`` and ``grad`` loops (38 and more kernels per

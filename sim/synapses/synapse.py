@@ -38,6 +38,17 @@ class Synapse:
     states with the new voltages.
 
     The current is recorded as ``f"i_{name}"`` (one value per edge).
+
+    **Optional, for speed** (:class:`sim.core.mechanism.PresynapticKernel`): when part
+    of the update depends on the presynaptic voltage alone, define
+    ``presynaptic_params`` (the parameter keys that part reads),
+    ``presynaptic_terms(delta_t, pre_voltage, params)`` returning a tuple of arrays,
+    and ``update_from_presynaptic(states, terms, delta_t, post_voltage, params)``,
+    with ``update_states`` equal to their composition (see
+    :class:`~sim.synapses.IonotropicSynapse`). The step then evaluates the terms once
+    per presynaptic compartment wherever those parameters are equal on all of its
+    edges (:mod:`sim.core.sites`); a subclass that overrides ``update_states`` alone
+    is run as written.
     """
 
     _name: str = ""
