@@ -225,8 +225,11 @@ class SegmentTreeSolver(TreeSolver):
             else:
                 reduced, saved = self._padded.eliminate(rows, u_c, l_c)
             x_j = self._solve_junctions(reduced, d_j, b_j, lo_j, up_j)
-            x_jp = pad_one(x_j, 0.0)
-            x_top, x_bot = x_jp[lay.top_junction], x_jp[lay.bottom_junction]
+            x_top = x_j[lay.top_junction]  # every segment hangs from a junction
+            if has_c.any():
+                x_bot = pad_one(x_j, 0.0)[lay.bottom_junction]
+            else:  # all segments end in leaves (e.g. unbranched cells): no padded copy
+                x_bot = jnp.zeros_like(x_top)
             if self._unrolled:
                 x_seg = _substitute_rounds(saved, lo[:ns], lay.widths, x_top, x_bot)
             else:
