@@ -407,3 +407,48 @@ def test_accepts_python_lists_and_int32():
     x_list = LevelTreeSolver(parent.tolist()).solve(*system)
     x_i32 = SequentialTreeSolver(parent.astype(np.int32)).solve(*system)
     np.testing.assert_allclose(x_list, x_i32, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------
+# Balanced rooting of unbranched chains (segment solver).
+# --------------------------------------------------------------------------
+
+
+def test_balanced_parent_reroots_chains_at_their_middle():
+    from sim.solvers.segments import balanced_parent
+
+    np.testing.assert_array_equal(balanced_parent(chain(4)), [1, -1, 1, 2])
+    np.testing.assert_array_equal(balanced_parent(chain(5)), [1, 2, -1, 2, 3])
+    # two chains in one forest, numbered in any order
+    forest = np.array([-1, 0, 1, 2, -1, 4, 5, 6, 7])
+    np.testing.assert_array_equal(balanced_parent(forest), [1, -1, 1, 2, 5, 6, -1, 6, 7])
+    np.testing.assert_array_equal(balanced_parent(chain(2)), chain(2))  # nothing to gain
+    np.testing.assert_array_equal(balanced_parent(star(5)), star(5))  # branched: unchanged
+    forced = np.zeros(6, bool)
+    forced[3] = True
+    np.testing.assert_array_equal(balanced_parent(chain(6), forced), chain(6))
+
+
+@pytest.mark.parametrize("n", [3, 4, 9, 40, 101])
+def test_rerooted_chains_match_dense_in_both_orientations(n):
+    rng = np.random.default_rng(n)
+    parent = relabel(chain(n), rng.permutation(n))
+    solver = SegmentTreeSolver(parent)
+    assert solver._rerooted and solver.layout.max_length == n // 2
+    system = random_system(rng, parent, clamp_prob=0.0)
+    assert_matches_reference(parent, system, solver.solve(*system))
+    d, lo, up, b = system  # the transposed system (reverse mode solves with it)
+    assert_matches_reference(parent, (d, up, lo, b), solver.solve(d, up, lo, b))
+
+
+def test_networks_of_unbranched_cells_need_no_permutation():
+    import sim as jx
+
+    cell = jx.Cell(jx.Branch(jx.Compartment(), ncomp=8), parents=[-1])
+    net = jx.Network([cell for _ in range(3)])
+    net.cell(0).branch(0).comp(0).record("v", verbose=False)
+    jx.integrate(net, delta_t=0.025, t_max=0.1)
+    solver = net._engine().step.solver
+    assert isinstance(solver, SegmentTreeSolver)
+    assert solver._rerooted and not solver._permuted  # compile numbered it round-major
+    assert solver.layout.max_length == 4  # 7 rounds from an end, 4 from the middle

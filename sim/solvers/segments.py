@@ -21,7 +21,10 @@ The solve has three phases:
 3. **Back-substitution**, all segments at once, from the top node down, with
    the now known ``x_P`` and ``x_C``.
 
-Phases 1 and 3 take one vectorised round per node of the longest segment.
+Phases 1 and 3 take one vectorised round per node of the longest segment. An
+unbranched chain (a cell of one branch) is eliminated as if rooted at its middle
+node (:func:`balanced_parent`): two segments of half its length instead of one,
+so half the rounds; the solver re-orients the couplings, the system is unchanged.
 Nodes are best numbered in the solver's *round-major order* (see
 :meth:`SegmentTreeSolver.preferred_order`): segments sorted by length, round
 ``j`` holding the ``j``-th node from the bottom of every segment that long, then
@@ -41,7 +44,7 @@ from jax import lax
 
 from sim.solvers.tree import SequentialTreeSolver, TreeSolver, pad_one, tree_order
 
-__all__ = ["SegmentTreeSolver", "SegmentLayout", "segment_layout"]
+__all__ = ["SegmentTreeSolver", "SegmentLayout", "balanced_parent", "segment_layout"]
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,39 @@ def _segments(parent: np.ndarray, is_junction: np.ndarray) -> list[list[int]]:
             c = only_child[c]
         paths.append(path)
     return paths
+
+
+def balanced_parent(
+    parent: np.ndarray | Sequence[int], force_junction: np.ndarray | None = None
+) -> np.ndarray:
+    """``parent`` with every unbranched chain re-rooted at its middle node.
+
+    The elimination takes one round per node of the longest segment, and a root is
+    a junction that ends the segments hanging from it. A chain (a tree in which no
+    node has two children, e.g. a cell of one branch) rooted at an end is one
+    segment of ``n - 1`` nodes; rooted at its middle, two of about ``n / 2``.
+    The linear system is the same (its couplings are re-oriented by the solver);
+    other trees, and chains containing a forced junction, keep their root.
+    """
+    par = tree_order(parent).parent
+    n = par.shape[0]
+    has_parent = par >= 0
+    nchild = np.bincount(par[has_parent], minlength=n)
+    only_child = np.full(n, -1, dtype=np.int64)
+    kids = np.flatnonzero(has_parent)
+    only_child[par[kids]] = kids  # exact where nchild == 1, the only case used
+    forced = np.zeros(n, bool) if force_junction is None else np.asarray(force_junction, bool)
+    out = par.copy()
+    for root in np.flatnonzero(~has_parent):
+        path = [int(root)]
+        while nchild[path[-1]] == 1:
+            path.append(int(only_child[path[-1]]))
+        if nchild[path[-1]] > 1 or len(path) < 3 or forced[path].any():
+            continue  # branched, too short to gain a round, or with forced junctions
+        mid = (len(path) - 1) // 2
+        for k, node in enumerate(path):
+            out[node] = -1 if k == mid else path[k + 1] if k < mid else path[k - 1]
+    return out
 
 
 def segment_layout(
@@ -184,7 +220,14 @@ class SegmentTreeSolver(TreeSolver):
         max_unrolled_rounds: int = 32,
     ) -> None:
         super().__init__(parent)
-        self.layout = segment_layout(self.parent, force_junction)
+        # Eliminate on the balanced rooting; _solve re-orients the couplings.
+        rooted = balanced_parent(self.parent, force_junction)
+        flipped = (rooted >= 0) & (self.parent[np.maximum(rooted, 0)] == np.arange(rooted.size))
+        self._rerooted = bool(np.any(rooted != self.parent))
+        self._coupling_src = np.where(flipped, rooted, np.arange(rooted.size))
+        self._flipped = flipped
+        self._is_root = rooted < 0
+        self.layout = segment_layout(rooted, force_junction)
         self._junction = junction_solver(self.layout.junction_parent)
         self._permuted = not np.array_equal(self.layout.order, np.arange(self.num_nodes))
         self._inverse = np.argsort(self.layout.order)
@@ -198,10 +241,20 @@ class SegmentTreeSolver(TreeSolver):
         parent: np.ndarray | Sequence[int], force_junction: np.ndarray | None = None
     ) -> np.ndarray:
         """Node numbering in which the solve needs no permutation (round-major)."""
-        return segment_layout(parent, force_junction).order
+        return segment_layout(balanced_parent(parent, force_junction), force_junction).order
+
+    def _reoriented(self, lower, upper):
+        """Couplings of the balanced rooting: a node whose edge to its (new) parent
+        was its original child's edge takes that child's couplings, swapped."""
+        src, flip = self._coupling_src, self._flipped
+        lo = jnp.where(flip, upper[src], lower[src])
+        up = jnp.where(flip, lower[src], upper[src])
+        return jnp.where(self._is_root, 0.0, lo), jnp.where(self._is_root, 0.0, up)
 
     def _solve(self, diag, lower, upper, rhs):
         lay = self.layout
+        if self._rerooted:
+            lower, upper = self._reoriented(lower, upper)
         # Coefficients in round-major order; the coupling of a node to its parent
         # (lower) and of the parent to it (upper) are per node and move with it.
         coeffs = (diag, rhs, lower, upper)
