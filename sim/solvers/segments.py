@@ -278,7 +278,7 @@ class SegmentTreeSolver(TreeSolver):
             else:
                 reduced, saved = self._padded.eliminate(rows, u_c, l_c)
             x_j = self._solve_junctions(reduced, d_j, b_j, lo_j, up_j)
-            x_top = x_j[lay.top_junction]  # every segment hangs from a junction
+            x_top = _take(x_j, lay.top_junction)  # every segment hangs from a junction
             if has_c.any():
                 x_bot = pad_one(x_j, 0.0)[lay.bottom_junction]
             else:  # all segments end in leaves (e.g. unbranched cells): no padded copy
@@ -302,17 +302,47 @@ class SegmentTreeSolver(TreeSolver):
         d_top, b_top, u_pc, l_cp, d_bot, b_bot = reduced
         via = lay.junction_segment < s
         seg = np.minimum(lay.junction_segment, s - 1)
-        tops = self._tops
-        d = d_j + jnp.where(via, d_bot[seg], 0.0) + pad_one(d_top, 0.0)[tops].sum(axis=1)
-        b = b_j + jnp.where(via, b_bot[seg], 0.0) + pad_one(b_top, 0.0)[tops].sum(axis=1)
+        d = d_j + jnp.where(via, d_bot[seg], 0.0) + self._sum_tops(d_top)
+        b = b_j + jnp.where(via, b_bot[seg], 0.0) + self._sum_tops(b_top)
         lo_j = jnp.where(via, l_cp[seg], lo_j)
         up_j = jnp.where(via, u_pc[seg], up_j)
         return self._junction_solve(d, lo_j, up_j, b)
+
+    def _sum_tops(self, values):
+        """Per junction, the sum of ``values`` over the segments hanging from it."""
+        padded = pad_one(values, 0.0)
+        tops = self._tops
+        if tops.shape[1] > MAX_UNROLLED_FANOUT:
+            return padded[tops].sum(axis=1)
+        # Column by column: each column is usually a slice, and a sum of slices fuses
+        # into its consumer (a row sum of a gathered table does not).
+        total = _take(padded, tops[:, 0])
+        for k in range(1, tops.shape[1]):
+            total = total + _take(padded, tops[:, k])
+        return total
 
     def _junction_solve(self, d, lo, up, b):
         if self._junction._child.size == 0:  # only roots: a diagonal system
             return b / d
         return self._junction._solve(d, lo, up, b)
+
+
+#: Junction fan-out up to which the segments' contributions are summed column by column.
+MAX_UNROLLED_FANOUT = 4
+
+
+def _take(x, idx: np.ndarray):
+    """``x[idx]`` for a static ``idx``: a concatenation of slices when ``idx`` is a few
+    increasing runs (e.g. ``0..m-1`` twice), else a gather."""
+    idx = np.asarray(idx, dtype=np.int64)
+    if idx.size == 0:
+        return x[:0]
+    breaks = np.flatnonzero(np.diff(idx) != 1) + 1
+    if breaks.size >= 4:
+        return x[idx]
+    runs = np.split(idx, breaks)
+    parts = [x[int(r[0]) : int(r[-1]) + 1] for r in runs]
+    return parts[0] if len(parts) == 1 else jnp.concatenate(parts)
 
 
 def _children_table(parent_slot: np.ndarray, num_slots: int) -> np.ndarray:
