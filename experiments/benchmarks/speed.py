@@ -75,10 +75,15 @@ What the profiles showed (2-core CPU, float64), and so where the remaining time 
   XLA fused the per-site ``exp`` into the per-edge kernel, recomputing it per edge;
   stacking the terms first materialises them once. One scatter of (current, slope)
   pairs for all synapse types instead of two per type: 27.6-28.4 -> 27.0-27.8 ms.
-* What the network's remaining ~28 ms are (ablations, side by side): HH 14 ms
-  (13.7 ns per compartment and step), solve/stimulus/recording ~5 ms, synapses ~8 ms,
-  of which the scatter ~2.3 ms. About 1 us per step is XLA-CPU's per-kernel dispatch
-  (~25 kernels per step; a 4-cell version runs 0.5 us per step as one compiled loop).
+* Per-kernel dispatch is what the network's solve costs: 64 x 4, 128 x 2 and 256 x 1
+  HH compartments (no synapses) took 19.2, 18.0 and 16.6 ms, ~0.6 ms per elimination
+  round (one kernel each way). Unbranched cells are now eliminated from their middle
+  compartment (half the rounds: 32 x 8 comps 23.7 -> 19.1 ms, one 100-comp cable
+  13.3 -> 9.8 ms), and the solver's static gathers became slices and column sums that
+  fuse (net64 26.1 -> 24.8 ms), 23 kernels per step in all.
+* What the network's remaining ~25 ms are (ablations, side by side): HH 14 ms
+  (13.7 ns per compartment and step), synapses ~7 ms, of which the scatter ~2.3 ms,
+  solve/stimulus/recording the rest; checks of the recordings ~0.7 ms.
   Tried, no gain: the half-step rotated loop; one fused kernel for the two HH
   exponentials or for the three gates; XLA-CPU's multi-output fusion (2.3x slower);
   merging HH divisions into one reciprocal (slower). Without any scatter the loop
