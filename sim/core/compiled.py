@@ -260,7 +260,7 @@ def _edge_mechanisms(base, position: np.ndarray):
                 param_keys=tuple(syn.synapse_params),
                 state_keys=tuple(syn.synapse_states),
                 state_slots=tuple(slots),
-                sites=presynaptic_sites(syn, pre, params, ids),
+                sites=presynaptic_sites(syn, pre, params),
             )
         )
     return tuple(mechs), params, states, tuple(state_keys), edge_position

@@ -120,7 +120,8 @@ class Engine:
         shared = None
         if override_keys is not None:
             shared = tuple(
-                m.sites is not None and m.sites.allows(override_keys, self.model.trainables)
+                m.sites is not None
+                and m.sites.allows(override_keys, self.model.trainables, self.model.edge_position)
                 for m in self.model.edge_mechanisms
             )
         return step_params(self.model, all_params, transition, shared_sites=shared)

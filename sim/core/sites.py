@@ -48,40 +48,41 @@ class PresynapticSites:
         first_edge: For every site, one of its edges (within-type position), whose
             parameter values stand for the whole site.
         keys: The parameters the presynaptic terms read.
-        edges: Global edge index of every edge (within-type order).
     """
 
     sites: Index
     edge_site: np.ndarray
     first_edge: np.ndarray
     keys: tuple[str, ...]
-    edges: np.ndarray
 
     def __len__(self) -> int:
         return len(self.sites)
 
-    def allows(self, override_keys: Iterable[str], trainables: Iterable) -> bool:
+    def allows(
+        self, override_keys: Iterable[str], trainables: Iterable, edge_position: np.ndarray
+    ) -> bool:
         """Whether the site values still hold with these overrides (static check).
 
         Args:
             override_keys: Keys of ``data_set`` entries of this simulation (their
                 values and indices are traced, so any of ``keys`` disables sharing).
             trainables: :class:`~sim.core.compiled.Trainable` entries of the model.
+            edge_position: ``CompiledModule.edge_position`` (global edge index ->
+                position within its synapse type).
         """
         if set(override_keys) & set(self.keys):
             return False
-        return all(self._uniform_per_site(t) for t in trainables if t.key in self.keys)
+        return all(
+            self._uniform_per_site(t, edge_position) for t in trainables if t.key in self.keys
+        )
 
-    def _uniform_per_site(self, trainable) -> bool:
-        """Every site receives one value from ``trainable`` (or keeps its base value)."""
-        comps = np.asarray(trainable.comps, dtype=np.int64).reshape(-1)
-        groups = np.asarray(trainable.groups, dtype=np.int64).reshape(-1)
-        size = int(max(self.edges.max(initial=-1), comps.max(initial=-1))) + 1
-        within = np.full(size, -1, dtype=np.int64)  # global edge index -> within-type position
-        within[self.edges] = np.arange(self.edges.size)
-        mine = within[comps] >= 0
+    def _uniform_per_site(self, trainable, edge_position: np.ndarray) -> bool:
+        """Every site receives one value from ``trainable`` (or keeps its base value).
+
+        ``trainable.key`` is one of this type's parameters, so all its edges are ours.
+        """
         label = np.full(self.edge_site.size, -1, dtype=np.int64)  # -1: untouched (base)
-        label[within[comps[mine]]] = groups[mine]
+        label[edge_position[np.asarray(trainable.comps, dtype=np.int64)]] = trainable.groups
         return _constant_within(label, self.edge_site)
 
     def site_params(self, params: Mapping[str, jax.Array]) -> dict[str, jax.Array]:
@@ -140,7 +141,6 @@ def presynaptic_sites(
     kernel,
     pre: Index,
     base_params: Mapping[str, np.ndarray],
-    edges: np.ndarray,
 ) -> PresynapticSites | None:
     """Group the edges of ``kernel`` by presynaptic compartment, if worthwhile and valid.
 
@@ -169,5 +169,4 @@ def presynaptic_sites(
         edge_site=edge_site,
         first_edge=first_edge.astype(np.int64),
         keys=keys,
-        edges=np.asarray(edges, dtype=np.int64),
     )
